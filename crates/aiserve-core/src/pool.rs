@@ -1,0 +1,99 @@
+//! The inference pool: a fixed set of threads that run model executions, so
+//! CPU-heavy work never blocks the async workers that serve connections.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::thread;
+
+use tokio::sync::oneshot;
+
+use crate::Error;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A fixed-size pool of inference threads fed by one queue.
+#[derive(Debug)]
+pub struct InferencePool {
+    sender: crossbeam_channel::Sender<Job>,
+    threads: usize,
+}
+
+impl InferencePool {
+    /// Starts `threads` threads (at least one).
+    pub fn new(threads: usize) -> InferencePool {
+        let threads = threads.max(1);
+        let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
+        for i in 0..threads {
+            let receiver = receiver.clone();
+            thread::Builder::new()
+                .name(format!("aiserve-infer-{i}"))
+                .spawn(move || {
+                    while let Ok(job) = receiver.recv() {
+                        job();
+                    }
+                })
+                .expect("an inference thread starts");
+        }
+        InferencePool { sender, threads }
+    }
+
+    /// The number of threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `work` on a pool thread and waits for its result. If the caller
+    /// stops waiting (the request was cancelled) before a thread picks the job
+    /// up, the work is skipped. A panic in `work` becomes an error instead of
+    /// taking the thread down.
+    pub async fn run<T, F>(&self, model: &str, work: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, Error> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            if tx.is_closed() {
+                return; // cancelled while queued: not computed
+            }
+            let result = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panicked".to_string());
+                Err(Error::Backend {
+                    model: String::new(),
+                    message: format!("the engine panicked: {message}"),
+                })
+            });
+            let _ = tx.send(result);
+        });
+        self.sender.send(job).map_err(|_| Error::ShuttingDown)?;
+        match rx.await {
+            Ok(Err(Error::Backend { model: m, message })) if m.is_empty() => Err(Error::Backend {
+                model: model.to_string(),
+                message,
+            }),
+            Ok(result) => result,
+            Err(_) => Err(Error::ShuttingDown),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_work_and_survives_panics() {
+        let pool = InferencePool::new(2);
+        assert_eq!(pool.run("m", || Ok(2 + 2)).await.unwrap(), 4);
+        let err = pool
+            .run::<(), _>("m", || panic!("boom"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("boom") && err.contains("'m'"), "{err}");
+        assert_eq!(pool.run("m", || Ok(1)).await.unwrap(), 1);
+    }
+}
