@@ -112,9 +112,11 @@ pub fn from_contents(
         DataType::F32 => TensorData::F32(c.fp32_contents),
         DataType::F64 => TensorData::F64(c.fp64_contents),
         DataType::Bytes => TensorData::Bytes(c.bytes_contents.into_iter().collect()),
-        DataType::F16 | DataType::BF16 => return Err(Error::invalid(format!(
+        DataType::F16 | DataType::BF16 => {
+            return Err(Error::invalid(format!(
             "input '{name}': datatype {datatype} has no typed contents field; send it in raw_input_contents"
-        ))),
+        )))
+        }
     };
     if data.len() != total {
         return Err(Error::invalid(format!(

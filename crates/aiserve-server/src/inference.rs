@@ -158,7 +158,13 @@ impl GrpcInferenceService for InferenceService {
             .map(move |item| {
                 let registry = Arc::clone(&registry);
                 async move {
-                    let req = item?;
+                    let req = item.map_err(|status| {
+                        if crate::layers::is_over_limit(&status) {
+                            crate::layers::over_limit_status(&status)
+                        } else {
+                            status
+                        }
+                    })?;
                     let id = req.id.clone();
                     // Errors travel in the stream; the stream goes on.
                     Ok(match infer(&registry, req).await {

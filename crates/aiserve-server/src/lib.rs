@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod inference;
+pub mod layers;
 pub mod seed;
 
 use std::future::Future;
@@ -98,6 +99,7 @@ pub async fn serve(
     };
     let result = tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .layer(layers::MessageLimitStatusLayer)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

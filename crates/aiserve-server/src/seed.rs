@@ -85,6 +85,9 @@ impl AiService for SeedService {
                 async move {
                     match item {
                         Ok(req) => predict_one(&registry, req).await,
+                        Err(status) if crate::layers::is_over_limit(&status) => {
+                            Err(crate::layers::over_limit_status(&status))
+                        }
                         Err(status) => Err(status),
                     }
                 }

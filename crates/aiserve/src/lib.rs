@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 /// Every backend of this build.
 pub fn backends() -> Vec<Arc<dyn BackendFactory>> {
     vec![
-        // ONNX-TEMP Arc::new(aiserve_backend_onnx::OnnxBackendFactory::default()),
+        Arc::new(aiserve_backend_onnx::OnnxBackendFactory),
         Arc::new(aiserve_backend_sentiment::SentimentBackendFactory),
     ]
 }

@@ -219,6 +219,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if !args.poll_interval.is_finite() || args.poll_interval <= 0.0 {
         bail!("--poll-interval must be a positive number of seconds");
