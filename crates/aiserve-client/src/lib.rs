@@ -40,7 +40,7 @@ pub enum ClientError {
         message: String,
     },
     /// The connection could not be made.
-    #[error("cannot connect to {address}: {source}")]
+    #[error("cannot connect to {address}")]
     Connect {
         /// The address given.
         address: String,

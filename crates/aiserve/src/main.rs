@@ -103,7 +103,13 @@ enum ModelsAction {
 #[derive(Args, Debug)]
 struct ClientArgs {
     /// The server's address.
-    #[arg(long, short, env = "AISERVE_SERVER", default_value = "127.0.0.1:50051")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "AISERVE_SERVER",
+        default_value = "127.0.0.1:50051"
+    )]
     server: String,
 }
 
