@@ -17,7 +17,7 @@ fi
 "$py" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 
 cargo build --quiet -p aiserve
-bin="$root/target/debug/aiserve"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/aiserve"
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -41,7 +41,9 @@ free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0
 
 start_server() { # port, extra args...; sets server_pid
   local port="$1"; shift
-  "$bin" serve --listen "127.0.0.1:$port" "$@" >"$work/server-$port.log" 2>&1 &
+  # The REST API and metrics on free ports too (their defaults may be taken).
+  "$bin" serve --listen "127.0.0.1:$port" --http-listen "127.0.0.1:$(free_port)" \
+    --metrics-listen "127.0.0.1:$(free_port)" "$@" >"$work/server-$port.log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
   for _ in $(seq 1 100); do

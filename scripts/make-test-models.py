@@ -226,12 +226,34 @@ def fixed():
     save("fixed", 1, graph, output_shapes={"y": [2, 3]})
 
 
+def vec384():
+    """A wide FP32 output for the V2 infer benchmark: x FP32 [batch, 4] -> MatMul -> y FP32 [batch, 384],
+    max_batch_size 8. Weights are multiples of 1/8, so results are exact in FP32."""
+    rng = np.random.default_rng(384)
+    w = (rng.integers(-8, 9, size=(4, 384)) / 8.0).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "vec384",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 384])],
+        initializer=[numpy_helper.from_array(w, "w")],
+    )
+    config = """name: "vec384"
+backend: "onnxruntime"
+max_batch_size: 8
+input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 384 ] } ]
+"""
+    save("vec384", 1, graph, config)
+
+
 def main():
     simple()
     fixed()
     mlp()
     strings()
     types()
+    vec384()
     x = np.array([[1.0, 2.0, 3.0, 4.0], [-1.0, 0.5, 0.0, 2.0]], dtype=np.float32)
     for v in (1, 2):
         y = mlp_reference(x, v)

@@ -15,6 +15,14 @@ pub trait Backend: Send + Sync + 'static {
     /// datatypes and shapes were checked, in signature order); `outputs`
     /// names the outputs to return, in that order.
     fn infer(&self, inputs: Vec<Tensor>, outputs: &[String]) -> Result<Vec<Tensor>, Error>;
+
+    /// True when one execution takes a few microseconds, so that handing it
+    /// to the inference pool (a thread wake-up and a wake-up back) would cost
+    /// more than the work: the registry then runs it on the calling task.
+    /// Engines with real compute keep the default, `false`.
+    fn runs_inline(&self) -> bool {
+        false
+    }
 }
 
 /// What a backend gets to load one version of a model.

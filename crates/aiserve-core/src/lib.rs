@@ -12,6 +12,7 @@ pub mod config;
 mod datatype;
 mod error;
 pub mod json;
+pub mod metrics;
 pub mod pool;
 pub mod protocol;
 pub mod registry;

@@ -51,33 +51,32 @@ impl InferencePool {
         F: FnOnce() -> Result<T, Error> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let name = model.to_string();
         let job: Job = Box::new(move || {
             if tx.is_closed() {
                 return; // cancelled while queued: not computed
             }
-            let result = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panicked".to_string());
-                Err(Error::Backend {
-                    model: String::new(),
-                    message: format!("the engine panicked: {message}"),
-                })
-            });
-            let _ = tx.send(result);
+            let _ = tx.send(guarded(&name, work));
         });
         self.sender.send(job).map_err(|_| Error::ShuttingDown)?;
-        match rx.await {
-            Ok(Err(Error::Backend { model: m, message })) if m.is_empty() => Err(Error::Backend {
-                model: model.to_string(),
-                message,
-            }),
-            Ok(result) => result,
-            Err(_) => Err(Error::ShuttingDown),
-        }
+        rx.await.unwrap_or(Err(Error::ShuttingDown))
     }
+}
+
+/// Runs `work`, turning a panic in it into [`Error::Backend`] for `model`,
+/// so an engine's bug fails one request instead of a thread.
+pub fn guarded<T>(model: &str, work: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panicked".to_string());
+        Err(Error::Backend {
+            model: model.to_string(),
+            message: format!("the engine panicked: {message}"),
+        })
+    })
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 use crate::backend::{Backend, BackendFactory, LoadContext};
 use crate::config::{ModelSpec, TensorSpec};
+use crate::metrics::VersionMetrics;
 use crate::pool::InferencePool;
 use crate::repository::{ModelRepository, ModelSource};
 use crate::stats::VersionStats;
@@ -65,6 +66,7 @@ pub struct LoadedVersion {
     instances: Arc<Semaphore>,
     /// Cumulative statistics.
     pub stats: VersionStats,
+    metrics: VersionMetrics,
 }
 
 impl fmt::Debug for LoadedVersion {
@@ -318,6 +320,7 @@ impl ModelRegistry {
             if slot.model.is_none() {
                 slot.state = ModelState::Loading;
                 slot.reason = "loading".into();
+                crate::metrics::set_model_state(name, ModelState::Loading);
             }
         }
         let this = Arc::clone(self);
@@ -339,6 +342,7 @@ impl ModelRegistry {
                 slot.reason.clear();
                 slot.model = Some(Arc::new(model));
                 slot.fingerprint = fingerprint;
+                crate::metrics::set_model_state(name, ModelState::Ready);
                 Ok(())
             }
             Err(e) => {
@@ -346,6 +350,7 @@ impl ModelRegistry {
                 if slot.model.is_none() {
                     slot.state = ModelState::Unavailable;
                     slot.reason = e.to_string();
+                    crate::metrics::set_model_state(name, ModelState::Unavailable);
                 }
                 // A failed reload keeps the old versions serving.
                 Err(e)
@@ -367,6 +372,7 @@ impl ModelRegistry {
                 slot.state = ModelState::Unavailable;
                 slot.reason = "unloaded".into();
                 slot.model = None;
+                crate::metrics::set_model_state(name, ModelState::Unavailable);
                 tracing::info!(model = %name, "model unloaded");
                 Ok(())
             }
@@ -488,6 +494,7 @@ impl ModelRegistry {
                     backend,
                     instances: Arc::new(Semaphore::new(spec.instance_count)),
                     stats: VersionStats::default(),
+                    metrics: VersionMetrics::new(&name, v),
                 }),
             );
         }
@@ -575,13 +582,18 @@ impl ModelRegistry {
     pub async fn infer(&self, request: InferRequest) -> Result<InferResponse, Error> {
         let model = self.model(&request.model)?;
         let version = Arc::clone(model.version(&request.version)?);
-        let (inputs, batch) = check_inputs(&model.spec, request.inputs)?;
-        let outputs = check_outputs(&model.spec, request.outputs)?;
-        let outputs = self.execute(&model, &version, inputs, outputs, batch).await?;
+        let timer = version.metrics.request();
+        let result = async {
+            let (inputs, batch) = check_inputs(&model.spec, request.inputs)?;
+            let outputs = check_outputs(&model.spec, request.outputs)?;
+            self.execute(&model, &version, inputs, outputs, batch).await
+        }
+        .await;
+        timer.finish(result.is_ok());
         Ok(InferResponse {
             model: model.spec.name.clone(),
             version: version.version,
-            outputs,
+            outputs: result?,
         })
     }
 
@@ -594,28 +606,37 @@ impl ModelRegistry {
         batch: u64,
     ) -> Result<Vec<Tensor>, Error> {
         let start = Instant::now();
-        let permit = Arc::clone(&version.instances)
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::ShuttingDown)?;
-        let v = Arc::clone(version);
-        let queued_at = Instant::now();
-        let result = self
-            .pool
-            .run(&model.spec.name, move || {
-                let _permit = permit;
-                let waited = queued_at.elapsed();
-                let compute = Instant::now();
-                let out = v.backend.infer(inputs, &outputs);
-                v.stats.compute_infer.record(compute.elapsed());
-                Ok((out, waited))
-            })
-            .await;
-        let (result, waited) = match result {
-            Ok((r, waited)) => (r, waited),
-            Err(e) => (Err(e), start.elapsed()),
+        let (result, queue, compute) = if version.backend.runs_inline() {
+            let began = Instant::now();
+            let out = crate::pool::guarded(&model.spec.name, || version.backend.infer(inputs, &outputs));
+            let took = began.elapsed();
+            version.stats.compute_infer.record(took);
+            (out, began - start, Some(took))
+        } else {
+            let permit = Arc::clone(&version.instances)
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::ShuttingDown)?;
+            let v = Arc::clone(version);
+            let queued_at = Instant::now();
+            let result = self
+                .pool
+                .run(&model.spec.name, move || {
+                    let _permit = permit;
+                    let waited = queued_at.elapsed();
+                    let compute = Instant::now();
+                    let out = v.backend.infer(inputs, &outputs);
+                    let took = compute.elapsed();
+                    v.stats.compute_infer.record(took);
+                    Ok((out, waited, took))
+                })
+                .await;
+            match result {
+                Ok((r, waited, took)) => (r, queued_at - start + waited, Some(took)),
+                Err(e) => (Err(e), start.elapsed(), None),
+            }
         };
-        version.stats.queue.record(queued_at - start + waited);
+        version.stats.queue.record(queue);
         match &result {
             Ok(_) => {
                 version.stats.success.record(start.elapsed());
@@ -623,6 +644,9 @@ impl ModelRegistry {
             }
             Err(_) => version.stats.fail.record(start.elapsed()),
         }
+        version
+            .metrics
+            .execution(queue, compute, result.is_ok().then_some(batch));
         result
     }
 
@@ -639,6 +663,26 @@ impl ModelRegistry {
         };
         let loaded = self.model(&name)?;
         let v = Arc::clone(loaded.version(version)?);
+        let timer = v.metrics.request();
+        let result = self.predict_on(&name, &loaded, &v, texts).await;
+        timer.finish(result.is_ok());
+        let scores = result?;
+        let labels = labels_for(&loaded.spec, &scores);
+        Ok(Prediction {
+            model: name,
+            version: v.version,
+            scores,
+            labels,
+        })
+    }
+
+    async fn predict_on(
+        &self,
+        name: &str,
+        loaded: &LoadedModel,
+        v: &Arc<LoadedVersion>,
+        texts: Vec<String>,
+    ) -> Result<Vec<f32>, Error> {
         let spec = &loaded.spec;
         let [input] = spec.inputs.as_slice() else {
             return Err(Error::invalid(format!(
@@ -673,7 +717,7 @@ impl ModelRegistry {
             shape.extend_from_slice(&per_item);
             let tensor = Tensor::new(input.name.clone(), shape, TensorData::Bytes(items));
             let out = self
-                .execute(&loaded, &v, vec![tensor], vec![output.name.clone()], n as u64)
+                .execute(loaded, v, vec![tensor], vec![output.name.clone()], n as u64)
                 .await?;
             let values = out.first().and_then(|t| to_f32(&t.data)).ok_or_else(|| {
                 Error::invalid(format!(
@@ -689,13 +733,7 @@ impl ModelRegistry {
             }
             scores.extend(values);
         }
-        let labels = labels_for(spec, &scores);
-        Ok(Prediction {
-            model: name,
-            version: v.version,
-            scores,
-            labels,
-        })
+        Ok(scores)
     }
 }
 

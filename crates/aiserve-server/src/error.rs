@@ -1,6 +1,8 @@
-//! The one place where runtime errors become gRPC statuses.
+//! The one place where runtime errors become gRPC statuses, and the one
+//! place where they become HTTP status codes.
 
 use aiserve_core::Error;
+use http::StatusCode;
 use tonic::{Code, Status};
 
 /// Maps a runtime error to the gRPC status a client sees.
@@ -17,6 +19,20 @@ pub fn to_status(error: Error) -> Status {
     Status::new(code, error.to_string())
 }
 
+/// Maps a runtime error to the HTTP status code a REST client sees (the
+/// body carries the error's message).
+pub fn to_http_status(error: &Error) -> StatusCode {
+    match error {
+        Error::ModelNotFound(_) | Error::VersionNotFound { .. } => StatusCode::NOT_FOUND,
+        Error::Unavailable { .. } | Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        Error::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
+        // Well-formed, but not allowed in the server's current mode.
+        Error::FailedPrecondition(_) => StatusCode::CONFLICT,
+        Error::Load { .. } | Error::Backend { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +47,16 @@ mod tests {
         });
         assert_eq!(s.code(), Code::Unavailable);
         assert!(s.message().contains("'m'") && s.message().contains("unloaded"));
+    }
+
+    #[test]
+    fn http_codes() {
+        let code = |e: Error| to_http_status(&e).as_u16();
+        assert_eq!(code(Error::ModelNotFound("m".into())), 404);
+        assert_eq!(code(Error::invalid("x")), 400);
+        assert_eq!(code(Error::ShuttingDown), 503);
+        assert_eq!(code(Error::ResourceExhausted("x".into())), 429);
+        assert_eq!(code(Error::FailedPrecondition("x".into())), 409);
+        assert_eq!(code(Error::load("m", "x")), 500);
     }
 }

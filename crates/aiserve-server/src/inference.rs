@@ -59,6 +59,80 @@ async fn infer(registry: &ModelRegistry, req: ModelInferRequest) -> Result<Model
     })
 }
 
+/// The metadata of a model (and version, if given); shared by the gRPC and
+/// HTTP frontends.
+pub(crate) fn model_metadata(
+    registry: &ModelRegistry,
+    name: &str,
+    version: &str,
+) -> Result<ModelMetadataResponse, Error> {
+    let model = registry.model(name)?;
+    model.version(version)?;
+    let spec = &model.spec;
+    let meta = |t: &aiserve_core::TensorSpec| TensorMetadata {
+        name: t.name.clone(),
+        datatype: t.datatype.as_str().into(),
+        shape: t.full_shape(spec.batching()),
+    };
+    Ok(ModelMetadataResponse {
+        name: spec.name.clone(),
+        versions: model.versions.keys().map(|v| v.to_string()).collect(),
+        platform: spec.platform.clone(),
+        inputs: spec.inputs.iter().map(meta).collect(),
+        outputs: spec.outputs.iter().map(meta).collect(),
+    })
+}
+
+/// Triton's statistics of every loaded model (empty `name`), or of one model
+/// and version; shared by the gRPC and HTTP frontends.
+pub(crate) fn model_statistics(
+    registry: &ModelRegistry,
+    name: &str,
+    version: &str,
+) -> Result<ModelStatisticsResponse, Error> {
+    let models = if name.is_empty() {
+        registry.loaded_models()
+    } else {
+        vec![registry.model(name)?]
+    };
+    let mut model_stats = Vec::new();
+    for model in models {
+        let versions: Vec<_> = if version.is_empty() {
+            model.versions.values().cloned().collect()
+        } else {
+            vec![Arc::clone(model.version(version)?)]
+        };
+        for v in versions {
+            let s = &v.stats;
+            let d = |stat: &aiserve_core::stats::DurationStat| {
+                let (count, ns) = stat.get();
+                Some(StatisticDuration { count, ns })
+            };
+            use std::sync::atomic::Ordering::Relaxed;
+            model_stats.push(ModelStatistics {
+                name: model.spec.name.clone(),
+                version: v.version.to_string(),
+                last_inference: s.last_inference_ms.load(Relaxed),
+                inference_count: s.inference_count.load(Relaxed),
+                execution_count: s.execution_count.load(Relaxed),
+                inference_stats: Some(InferStatistics {
+                    success: d(&s.success),
+                    fail: d(&s.fail),
+                    queue: d(&s.queue),
+                    compute_input: Some(StatisticDuration::default()),
+                    compute_infer: d(&s.compute_infer),
+                    compute_output: Some(StatisticDuration::default()),
+                    cache_hit: Some(StatisticDuration::default()),
+                    cache_miss: Some(StatisticDuration::default()),
+                }),
+                batch_stats: Vec::new(),
+                memory_usage: Vec::new(),
+            });
+        }
+    }
+    Ok(ModelStatisticsResponse { model_stats })
+}
+
 fn check_repository(registry: &ModelRegistry, name: &str) -> Result<(), Status> {
     if name.is_empty() || name == registry.repository().describe() {
         Ok(())
@@ -118,21 +192,9 @@ impl GrpcInferenceService for InferenceService {
         request: Request<ModelMetadataRequest>,
     ) -> Result<Response<ModelMetadataResponse>, Status> {
         let req = request.into_inner();
-        let model = self.registry.model(&req.name).map_err(to_status)?;
-        model.version(&req.version).map_err(to_status)?;
-        let spec = &model.spec;
-        let meta = |t: &aiserve_core::TensorSpec| TensorMetadata {
-            name: t.name.clone(),
-            datatype: t.datatype.as_str().into(),
-            shape: t.full_shape(spec.batching()),
-        };
-        Ok(Response::new(ModelMetadataResponse {
-            name: spec.name.clone(),
-            versions: model.versions.keys().map(|v| v.to_string()).collect(),
-            platform: spec.platform.clone(),
-            inputs: spec.inputs.iter().map(meta).collect(),
-            outputs: spec.outputs.iter().map(meta).collect(),
-        }))
+        model_metadata(&self.registry, &req.name, &req.version)
+            .map(Response::new)
+            .map_err(to_status)
     }
 
     async fn model_infer(
@@ -203,47 +265,9 @@ impl GrpcInferenceService for InferenceService {
         request: Request<ModelStatisticsRequest>,
     ) -> Result<Response<ModelStatisticsResponse>, Status> {
         let req = request.into_inner();
-        let models = if req.name.is_empty() {
-            self.registry.loaded_models()
-        } else {
-            vec![self.registry.model(&req.name).map_err(to_status)?]
-        };
-        let mut model_stats = Vec::new();
-        for model in models {
-            let versions: Vec<_> = if req.version.is_empty() {
-                model.versions.values().cloned().collect()
-            } else {
-                vec![Arc::clone(model.version(&req.version).map_err(to_status)?)]
-            };
-            for v in versions {
-                let s = &v.stats;
-                let d = |stat: &aiserve_core::stats::DurationStat| {
-                    let (count, ns) = stat.get();
-                    Some(StatisticDuration { count, ns })
-                };
-                use std::sync::atomic::Ordering::Relaxed;
-                model_stats.push(ModelStatistics {
-                    name: model.spec.name.clone(),
-                    version: v.version.to_string(),
-                    last_inference: s.last_inference_ms.load(Relaxed),
-                    inference_count: s.inference_count.load(Relaxed),
-                    execution_count: s.execution_count.load(Relaxed),
-                    inference_stats: Some(InferStatistics {
-                        success: d(&s.success),
-                        fail: d(&s.fail),
-                        queue: d(&s.queue),
-                        compute_input: Some(StatisticDuration::default()),
-                        compute_infer: d(&s.compute_infer),
-                        compute_output: Some(StatisticDuration::default()),
-                        cache_hit: Some(StatisticDuration::default()),
-                        cache_miss: Some(StatisticDuration::default()),
-                    }),
-                    batch_stats: Vec::new(),
-                    memory_usage: Vec::new(),
-                });
-            }
-        }
-        Ok(Response::new(ModelStatisticsResponse { model_stats }))
+        model_statistics(&self.registry, &req.name, &req.version)
+            .map(Response::new)
+            .map_err(to_status)
     }
 
     async fn repository_index(

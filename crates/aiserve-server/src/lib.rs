@@ -1,6 +1,7 @@
-//! aiserve's gRPC frontends over one [`ModelRegistry`]: the seed's
+//! aiserve's frontends over one [`ModelRegistry`]: over gRPC the seed's
 //! `AIService`, the Open Inference Protocol (`inference.GRPCInferenceService`),
-//! `grpc.health.v1.Health` and server reflection.
+//! `grpc.health.v1.Health` and server reflection; over HTTP the protocol's
+//! REST API ([`http`]); and the Prometheus endpoint ([`metrics`]).
 //!
 //! Frontends know nothing of engines: they turn protocol messages into
 //! runtime requests and runtime errors into statuses (in [`error`]).
@@ -8,8 +9,10 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod http;
 pub mod inference;
 pub mod layers;
+pub mod metrics;
 pub mod seed;
 
 use std::future::Future;
@@ -21,21 +24,22 @@ use aiserve_core::{ModelControl, ModelRegistry};
 use aiserve_proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
 use aiserve_proto::seed::ai_service_server::AiServiceServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
+pub use http::serve_http;
 pub use inference::InferenceService;
+pub use metrics::serve_metrics;
 pub use seed::SeedService;
 
 /// The service names the health service reports besides each model's name.
 pub const SERVICE_NAMES: [&str; 2] = ["AIService", "inference.GRPCInferenceService"];
 
-/// Settings of the gRPC server.
+/// Settings of the gRPC and HTTP servers.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Largest request or response message, in bytes; larger requests get
-    /// RESOURCE_EXHAUSTED.
+    /// RESOURCE_EXHAUSTED (gRPC) or 413 (HTTP, the request body's limit).
     pub max_message_bytes: usize,
     /// In [`ModelControl::Poll`] mode, how often the repository is scanned.
     pub poll_interval: Duration,
@@ -105,7 +109,12 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(seed)
         .add_service(v2)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        // `Server::tcp_nodelay` does not apply to an incoming stream we pass in: without
+        // this, responses written in two segments wait for the client's delayed ACK (~40 ms).
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await;
     health_task.abort();
     if let Some(t) = poll_task {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aiserve::{parse_model_control, ServeConfig};
+use aiserve::{parse_listen_or_off, parse_model_control, ServeConfig};
 use aiserve_client::{Client, Encoding};
 use aiserve_core::json::{tensor_from_json, tensor_to_json};
 use aiserve_core::{ModelControl, RegistryOptions};
@@ -69,6 +69,9 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Load-test a server: throughput, latency percentiles (HDR histogram) and
+    /// errors by status, for gRPC/HTTP predict and V2 infer.
+    Bench(aiserve_bench::BenchArgs),
     /// Evaluate a model on a sentiment TSV (domain, id, valence, text):
     /// Pearson r and sign accuracy per domain and overall. Runs in-process.
     Eval {
@@ -115,9 +118,15 @@ struct ClientArgs {
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// Address to listen on.
+    /// Address of the gRPC services.
     #[arg(long, short, default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
+    /// Address of the REST API (Open Inference Protocol over HTTP, /v1/predict), or `off`.
+    #[arg(long, default_value = "127.0.0.1:8000", value_parser = parse_listen_or_off)]
+    http_listen: ::std::option::Option<SocketAddr>,
+    /// Address of the Prometheus endpoint (GET /metrics), or `off`.
+    #[arg(long, default_value = "127.0.0.1:8002", value_parser = parse_listen_or_off)]
+    metrics_listen: ::std::option::Option<SocketAddr>,
     /// Model repository folder (Triton layout: <model>/config.pbtxt, <model>/<version>/model.onnx).
     /// Without it the built-in repository is served.
     #[arg(long, short)]
@@ -216,6 +225,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             model,
             repository,
         } => eval(&data, &model, repository).await,
+        Command::Bench(args) => {
+            println!("{}", aiserve_bench::run(&args).await?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -248,6 +261,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let config = ServeConfig {
         listen: args.listen,
+        http_listen: args.http_listen,
+        metrics_listen: args.metrics_listen,
         repository: args.repository,
         registry,
         server: ServerOptions {
@@ -255,10 +270,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             poll_interval: Duration::from_secs_f64(args.poll_interval),
         },
     };
-    let server = aiserve::start(config)
-        .await
-        .with_context(|| format!("cannot serve on {}", args.listen))?;
+    let server = aiserve::start(config).await.context("cannot start the server")?;
     tracing::info!(addr = %server.addr, "aiserve listening (AIService, inference.GRPCInferenceService, health, reflection)");
+    if let Some(addr) = server.http_addr {
+        tracing::info!(%addr, "REST API listening (/v2/..., /v1/predict)");
+    }
+    if let Some(addr) = server.metrics_addr {
+        tracing::info!(%addr, "metrics listening (GET /metrics)");
+    }
     shutdown_signal().await;
     tracing::info!("signal received: finishing requests in flight");
     server.shutdown().await?;

@@ -28,6 +28,8 @@ pub async fn start_with(
 ) -> RunningServer {
     let config = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: Some("127.0.0.1:0".parse().unwrap()),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         repository,
         registry: RegistryOptions {
             threads: 2,
