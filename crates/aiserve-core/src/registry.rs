@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use tokio::sync::{Mutex, Semaphore};
@@ -67,6 +67,39 @@ pub struct LoadedVersion {
     /// Cumulative statistics.
     pub stats: VersionStats,
     metrics: VersionMetrics,
+    cost: CostEstimate,
+}
+
+/// Executions that take less than this on average run on the calling task:
+/// handing them to the inference pool (a thread wake-up there and back, tens
+/// of microseconds on a busy core) would cost more than the work itself.
+const INLINE_BELOW: Duration = Duration::from_micros(20);
+
+/// How many executions are measured on the pool before a version may run
+/// inline.
+const INLINE_AFTER_SAMPLES: u64 = 16;
+
+/// A running estimate of one version's execution time (an exponentially
+/// weighted mean, weight 1/8), which decides where its executions run.
+#[derive(Debug, Default)]
+struct CostEstimate {
+    mean_ns: AtomicU64,
+    samples: AtomicU64,
+}
+
+impl CostEstimate {
+    fn observe(&self, took: Duration) {
+        let x = took.as_nanos().min(u64::MAX as u128) as u64;
+        let n = self.samples.fetch_add(1, Ordering::Relaxed);
+        let old = self.mean_ns.load(Ordering::Relaxed);
+        let new = if n == 0 { x } else { old - old / 8 + x / 8 };
+        self.mean_ns.store(new, Ordering::Relaxed);
+    }
+
+    fn is_cheap(&self) -> bool {
+        self.samples.load(Ordering::Relaxed) >= INLINE_AFTER_SAMPLES
+            && Duration::from_nanos(self.mean_ns.load(Ordering::Relaxed)) < INLINE_BELOW
+    }
 }
 
 impl fmt::Debug for LoadedVersion {
@@ -495,6 +528,7 @@ impl ModelRegistry {
                     instances: Arc::new(Semaphore::new(spec.instance_count)),
                     stats: VersionStats::default(),
                     metrics: VersionMetrics::new(&name, v),
+                    cost: CostEstimate::default(),
                 }),
             );
         }
@@ -606,11 +640,12 @@ impl ModelRegistry {
         batch: u64,
     ) -> Result<Vec<Tensor>, Error> {
         let start = Instant::now();
-        let (result, queue, compute) = if version.backend.runs_inline() {
+        let (result, queue, compute) = if version.backend.runs_inline() || version.cost.is_cheap() {
             let began = Instant::now();
             let out = crate::pool::guarded(&model.spec.name, || version.backend.infer(inputs, &outputs));
             let took = began.elapsed();
             version.stats.compute_infer.record(took);
+            version.cost.observe(took);
             (out, began - start, Some(took))
         } else {
             let permit = Arc::clone(&version.instances)
@@ -628,6 +663,7 @@ impl ModelRegistry {
                     let out = v.backend.infer(inputs, &outputs);
                     let took = compute.elapsed();
                     v.stats.compute_infer.record(took);
+                    v.cost.observe(took);
                     Ok((out, waited, took))
                 })
                 .await;
@@ -897,4 +933,28 @@ pub fn check_outputs(spec: &ModelSpec, outputs: Vec<String>) -> Result<Vec<Strin
         }
     }
     Ok(outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_estimate_decides_inline_only_after_enough_cheap_samples() {
+        let cost = CostEstimate::default();
+        assert!(!cost.is_cheap(), "unmeasured: use the pool");
+        for _ in 0..INLINE_AFTER_SAMPLES - 1 {
+            cost.observe(Duration::from_micros(2));
+        }
+        assert!(!cost.is_cheap(), "too few samples");
+        cost.observe(Duration::from_micros(2));
+        assert!(cost.is_cheap());
+        for _ in 0..8 {
+            cost.observe(Duration::from_millis(1));
+        }
+        assert!(
+            !cost.is_cheap(),
+            "a model that became expensive goes back to the pool"
+        );
+    }
 }
