@@ -41,7 +41,8 @@ echo "== python venv (grpcio, pinned as in interop/requirements.txt)"
 if ! command -v h2load >/dev/null; then
   echo "== installing h2load (nghttp2-client)"
   sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
-  $sudo_ apt-get install -y nghttp2-client >/dev/null
+  $sudo_ apt-get update -qq >/dev/null
+  $sudo_ apt-get install -y -qq nghttp2-client >/dev/null
 fi
 
 if [ "$(nproc)" -ge 2 ]; then
