@@ -1,7 +1,6 @@
 //! The Open Inference Protocol (KServe V2) gRPC service, with Triton's
 //! extensions: stream infer, model config, statistics and the repository.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use aiserve_core::{Error, InferRequest, ModelRegistry};
@@ -9,10 +8,10 @@ use aiserve_proto::inference::grpc_inference_service_server::GrpcInferenceServic
 use aiserve_proto::inference::model_metadata_response::TensorMetadata;
 use aiserve_proto::inference::repository_index_response::ModelIndex;
 use aiserve_proto::inference::*;
-use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::to_status;
+use crate::streams::{answer_in_order, ResponseStream};
 use aiserve_core::protocol::{inputs_from_proto, outputs_to_proto};
 
 /// The server's name in `ServerMetadata`.
@@ -20,9 +19,6 @@ pub const SERVER_NAME: &str = "aiserve";
 
 /// Protocol extensions this server implements, as `ServerMetadata` lists them.
 pub const EXTENSIONS: &[&str] = &["model_repository", "model_configuration", "statistics"];
-
-/// How many requests of one `ModelStreamInfer` run at once.
-const STREAM_CONCURRENCY: usize = 16;
 
 /// The `inference.GRPCInferenceService` implementation.
 #[derive(Debug, Clone)]
@@ -207,45 +203,33 @@ impl GrpcInferenceService for InferenceService {
             .map_err(to_status)
     }
 
-    type ModelStreamInferStream =
-        Pin<Box<dyn Stream<Item = Result<ModelStreamInferResponse, Status>> + Send + 'static>>;
+    type ModelStreamInferStream = ResponseStream<ModelStreamInferResponse>;
 
     async fn model_stream_infer(
         &self,
         request: Request<Streaming<ModelInferRequest>>,
     ) -> Result<Response<Self::ModelStreamInferStream>, Status> {
         let registry = Arc::clone(&self.registry);
-        let responses = request
-            .into_inner()
-            .map(move |item| {
-                let registry = Arc::clone(&registry);
-                async move {
-                    let req = item.map_err(|status| {
-                        if crate::layers::is_over_limit(&status) {
-                            crate::layers::over_limit_status(&status)
-                        } else {
-                            status
-                        }
-                    })?;
-                    let id = req.id.clone();
-                    // Errors travel in the stream; the stream goes on.
-                    Ok(match infer(&registry, req).await {
-                        Ok(r) => ModelStreamInferResponse {
-                            error_message: String::new(),
-                            infer_response: Some(r),
-                        },
-                        Err(e) => ModelStreamInferResponse {
-                            error_message: e.to_string(),
-                            infer_response: Some(ModelInferResponse {
-                                id,
-                                ..Default::default()
-                            }),
-                        },
-                    })
-                }
-            })
-            .buffered(STREAM_CONCURRENCY);
-        Ok(Response::new(Box::pin(responses)))
+        Ok(Response::new(answer_in_order(request.into_inner(), move |req| {
+            let registry = Arc::clone(&registry);
+            async move {
+                let id = req.id.clone();
+                // Errors travel in the stream; the stream goes on.
+                Ok(match infer(&registry, req).await {
+                    Ok(r) => ModelStreamInferResponse {
+                        error_message: String::new(),
+                        infer_response: Some(r),
+                    },
+                    Err(e) => ModelStreamInferResponse {
+                        error_message: e.to_string(),
+                        infer_response: Some(ModelInferResponse {
+                            id,
+                            ..Default::default()
+                        }),
+                    },
+                })
+            }
+        })))
     }
 
     async fn model_config(

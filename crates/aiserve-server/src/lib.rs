@@ -14,6 +14,7 @@ pub mod inference;
 pub mod layers;
 pub mod metrics;
 pub mod seed;
+pub mod streams;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,20 +1,15 @@
 //! The seed's `AIService`: text in, one score out, over the default model or
 //! a named one.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use aiserve_core::ModelRegistry;
 use aiserve_proto::seed::ai_service_server::AiService;
 use aiserve_proto::seed::{PredictBatchRequest, PredictBatchResponse, PredictRequest, PredictResponse};
-use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::to_status;
-
-/// How many requests of one `predict_stream` run at once (responses keep
-/// the request order).
-const STREAM_CONCURRENCY: usize = 16;
+use crate::streams::{answer_in_order, ResponseStream};
 
 /// The `AIService` implementation.
 #[derive(Debug, Clone)]
@@ -71,28 +66,16 @@ impl AiService for SeedService {
         }))
     }
 
-    type predict_streamStream = Pin<Box<dyn Stream<Item = Result<PredictResponse, Status>> + Send + 'static>>;
+    type predict_streamStream = ResponseStream<PredictResponse>;
 
     async fn predict_stream(
         &self,
         request: Request<Streaming<PredictRequest>>,
     ) -> Result<Response<Self::predict_streamStream>, Status> {
         let registry = Arc::clone(&self.registry);
-        let responses = request
-            .into_inner()
-            .map(move |item| {
-                let registry = Arc::clone(&registry);
-                async move {
-                    match item {
-                        Ok(req) => predict_one(&registry, req).await,
-                        Err(status) if crate::layers::is_over_limit(&status) => {
-                            Err(crate::layers::over_limit_status(&status))
-                        }
-                        Err(status) => Err(status),
-                    }
-                }
-            })
-            .buffered(STREAM_CONCURRENCY);
-        Ok(Response::new(Box::pin(responses)))
+        Ok(Response::new(answer_in_order(request.into_inner(), move |req| {
+            let registry = Arc::clone(&registry);
+            async move { predict_one(&registry, req).await }
+        })))
     }
 }
