@@ -648,6 +648,8 @@ fn import(
 struct OnnxBackend {
     model: String,
     plan: Arc<TypedRunnableModel>,
+    /// Idle run states, reused by the next calls (one per concurrent call at most).
+    states: parking_lot::Mutex<Vec<TypedSimpleState>>,
     /// The graph's input names, in the plan's input order.
     inputs: Vec<String>,
     /// Output name → position in the plan's outputs.
@@ -701,6 +703,7 @@ impl OnnxBackend {
         Ok(OnnxBackend {
             model: model_name.to_string(),
             plan,
+            states: parking_lot::Mutex::new(Vec::new()),
             inputs,
             outputs: output_names
                 .into_iter()
@@ -834,9 +837,22 @@ impl Backend for OnnxBackend {
             })?;
             positions.push(ix);
         }
-        let result = catch_unwind(AssertUnwindSafe(|| self.plan.run(values)))
-            .map_err(|_| engine(&self.model, "tract panicked while running the model"))?
-            .map_err(|e| engine(&self.model, format!("{e:#}")))?;
+        // A run state (tract's per-execution scratch) is reused across calls:
+        // setting one up costs about as much as running a tiny model. A state
+        // whose run failed or panicked is dropped, not reused.
+        let state = self.states.lock().pop();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut state = match state {
+                Some(s) => s,
+                None => self.plan.spawn()?,
+            };
+            let out = state.run(values)?;
+            Ok::<_, tract_onnx::prelude::TractError>((out, state))
+        }))
+        .map_err(|_| engine(&self.model, "tract panicked while running the model"))?
+        .map_err(|e| engine(&self.model, format!("{e:#}")))?;
+        let (result, state) = result;
+        self.states.lock().push(state);
         outputs
             .iter()
             .zip(positions)
