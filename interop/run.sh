@@ -39,10 +39,11 @@ check() { # name, command...
 
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-start_server() { # port, extra args...; sets server_pid
+start_server() { # port, extra args...; sets server_pid and http_port
   local port="$1"; shift
   # The REST API and metrics on free ports too (their defaults may be taken).
-  "$bin" serve --listen "127.0.0.1:$port" --http-listen "127.0.0.1:$(free_port)" \
+  http_port="$(free_port)"
+  "$bin" serve --listen "127.0.0.1:$port" --http-listen "127.0.0.1:$http_port" \
     --metrics-listen "127.0.0.1:$(free_port)" "$@" >"$work/server-$port.log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
@@ -74,7 +75,7 @@ kill -TERM "$server_pid"
 status=0; wait "$server_pid" || status=$?
 check graceful_sigterm_exit_0 test "$status" -eq 0
 
-echo "== tritonclient[grpc] and reflection against a model repository"
+echo "== tritonclient (gRPC and HTTP) and reflection against a model repository"
 repo="$work/models"
 mkdir -p "$repo"
 cp -r "$root/testdata/models/." "$repo/"
@@ -82,7 +83,8 @@ mkdir -p "$repo/sentiment/1"
 cp "$root/crates/aiserve-backend-sentiment/src/config.pbtxt" "$repo/sentiment/config.pbtxt"
 port="$(free_port)"
 start_server "$port" --repository "$repo" --model-control explicit
-if AISERVE_ADDR="127.0.0.1:$port" "$py" -m pytest -q -p no:cacheprovider "$here/test_tritonclient.py" "$here/test_reflection.py"; then
+if AISERVE_ADDR="127.0.0.1:$port" AISERVE_HTTP_ADDR="127.0.0.1:$http_port" "$py" -m pytest -q -p no:cacheprovider \
+    "$here/test_tritonclient.py" "$here/test_tritonclient_http.py" "$here/test_reflection.py"; then
   passed=$((passed + 1)); echo "PASS pytest suites"
 else
   failed=$((failed + 1)); echo "FAIL pytest suites"; cat "$work/server-$port.log" | tail -30
