@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 pub fn backends() -> Vec<Arc<dyn BackendFactory>> {
     vec![
         Arc::new(aiserve_backend_onnx::OnnxBackendFactory),
+        Arc::new(aiserve_backend_hf::HfBackendFactory),
         Arc::new(aiserve_backend_sentiment::SentimentBackendFactory),
     ]
 }
