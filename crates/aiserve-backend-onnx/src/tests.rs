@@ -608,6 +608,7 @@ async fn serves_the_testdata_repository_through_the_registry() {
                 t("INPUT1", vec![2, 16], TensorData::I32(vec![2; 32])),
             ],
             outputs: Vec::new(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -621,6 +622,7 @@ async fn serves_the_testdata_repository_through_the_registry() {
             version: String::new(),
             inputs: vec![t("x", vec![2, 4], TensorData::F32(MLP_X.to_vec()))],
             outputs: vec!["y".into()],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -632,6 +634,7 @@ async fn serves_the_testdata_repository_through_the_registry() {
             version: "1".into(),
             inputs: vec![t("x", vec![2, 4], TensorData::F32(MLP_X.to_vec()))],
             outputs: vec!["y".into()],
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -673,6 +676,7 @@ async fn serves_every_version_when_the_policy_says_so() {
                 version: version.into(),
                 inputs: vec![t("x", vec![2, 4], TensorData::F32(MLP_X.to_vec()))],
                 outputs: Vec::new(),
+                ..Default::default()
             })
             .await
             .unwrap();

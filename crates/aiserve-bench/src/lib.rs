@@ -65,6 +65,10 @@ pub enum CallKind {
     HttpInfer,
     /// `POST /v1/predict` with `{"data", "model"}`.
     HttpPredict,
+    /// `AIService.embed` over gRPC (`/AIService/embed`), one text per request.
+    GrpcEmbed,
+    /// `POST /v1/embed` with `{"texts": [text], "model"}`.
+    HttpEmbed,
 }
 
 impl CallKind {
@@ -75,15 +79,20 @@ impl CallKind {
             CallKind::GrpcInfer => "grpc-infer",
             CallKind::HttpInfer => "http-infer",
             CallKind::HttpPredict => "http-predict",
+            CallKind::GrpcEmbed => "grpc-embed",
+            CallKind::HttpEmbed => "http-embed",
         }
     }
 
     /// Whether the kind speaks HTTP/JSON (else gRPC).
     pub fn is_http(self) -> bool {
-        matches!(self, CallKind::HttpInfer | CallKind::HttpPredict)
+        matches!(
+            self,
+            CallKind::HttpInfer | CallKind::HttpPredict | CallKind::HttpEmbed
+        )
     }
 
-    /// Whether the kind sends V2 infer requests (else predict requests).
+    /// Whether the kind sends V2 infer requests (else text requests: predict or embed).
     pub fn is_infer(self) -> bool {
         matches!(self, CallKind::GrpcInfer | CallKind::HttpInfer)
     }
@@ -123,14 +132,14 @@ pub struct BenchArgs {
     /// Open loop: schedule this many requests per second in total (latency from the scheduled time).
     #[arg(long, short = 'r')]
     pub rate: Option<f64>,
-    /// The text to send (predict kinds) [default: "example data"].
+    /// The text to send (predict and embed kinds) [default: "example data"].
     #[arg(long, conflicts_with = "input")]
     pub text: Option<String>,
-    /// Payload file: one text per line, cycled (predict kinds); a V2 JSON request
+    /// Payload file: one text per line, cycled (predict and embed kinds); a V2 JSON request
     /// {"inputs": [...], "outputs"?: [...]}, or one per line (infer kinds).
     #[arg(long, short = 'i')]
     pub input: Option<PathBuf>,
-    /// The model (predict kinds: the server's default when absent; required for infer kinds).
+    /// The model (predict and embed kinds: the server's default when absent; required for infer kinds).
     #[arg(long)]
     pub model: Option<String>,
     /// Requests sent before measuring (closed loop, not counted).

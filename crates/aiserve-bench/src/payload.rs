@@ -5,7 +5,7 @@ use std::path::Path;
 
 use aiserve_client::{Client, Encoding};
 use aiserve_core::json::tensor_from_json;
-use aiserve_proto::seed::PredictRequest;
+use aiserve_proto::seed::{EmbedRequest, PredictRequest};
 use bytes::Bytes;
 use prost::Message;
 use serde_json::Value;
@@ -16,7 +16,7 @@ use crate::{BenchArgs, BenchError, CallKind, DEFAULT_TEXT};
 pub(crate) fn build(args: &BenchArgs) -> Result<Vec<Bytes>, BenchError> {
     let model = args.model.as_deref();
     let bodies = match args.kind {
-        CallKind::GrpcPredict | CallKind::HttpPredict => {
+        CallKind::GrpcPredict | CallKind::HttpPredict | CallKind::GrpcEmbed | CallKind::HttpEmbed => {
             let texts = match &args.input {
                 Some(path) => read_lines(path)?,
                 None => vec![args.text.clone().unwrap_or_else(|| DEFAULT_TEXT.to_string())],
@@ -30,8 +30,17 @@ pub(crate) fn build(args: &BenchArgs) -> Result<Vec<Bytes>, BenchError> {
                         model_version: String::new(),
                     }
                     .encode_to_vec(),
+                    CallKind::GrpcEmbed => EmbedRequest {
+                        texts: vec![text],
+                        model: model.unwrap_or_default().to_string(),
+                        model_version: String::new(),
+                    }
+                    .encode_to_vec(),
                     _ => {
-                        let mut body = serde_json::json!({ "data": text });
+                        let mut body = match args.kind {
+                            CallKind::HttpEmbed => serde_json::json!({ "texts": [text] }),
+                            _ => serde_json::json!({ "data": text }),
+                        };
                         if let Some(m) = model {
                             body["model"] = Value::from(m);
                         }

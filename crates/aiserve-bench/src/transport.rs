@@ -6,7 +6,7 @@
 use std::marker::PhantomData;
 
 use aiserve_proto::inference::ModelInferResponse;
-use aiserve_proto::seed::PredictResponse;
+use aiserve_proto::seed::{EmbedResponse, PredictResponse};
 use bytes::{BufMut, Bytes};
 use http::uri::PathAndQuery;
 use http::{header, Method, Request, Uri};
@@ -26,7 +26,7 @@ pub(crate) enum Caller {
     Grpc {
         grpc: tonic::client::Grpc<Channel>,
         path: PathAndQuery,
-        infer: bool,
+        kind: CallKind,
     },
     Http1 {
         address: String,
@@ -45,6 +45,8 @@ pub(crate) async fn connect(args: &BenchArgs, address: &str) -> Result<Vec<Calle
         CallKind::GrpcPredict => "/AIService/predict".to_string(),
         CallKind::GrpcInfer => "/inference.GRPCInferenceService/ModelInfer".to_string(),
         CallKind::HttpPredict => "/v1/predict".to_string(),
+        CallKind::GrpcEmbed => "/AIService/embed".to_string(),
+        CallKind::HttpEmbed => "/v1/embed".to_string(),
         CallKind::HttpInfer => {
             format!("/v2/models/{}/infer", args.model.as_deref().unwrap_or_default())
         }
@@ -54,7 +56,7 @@ pub(crate) async fn connect(args: &BenchArgs, address: &str) -> Result<Vec<Calle
         message,
     };
     match args.kind {
-        CallKind::GrpcPredict | CallKind::GrpcInfer => {
+        CallKind::GrpcPredict | CallKind::GrpcInfer | CallKind::GrpcEmbed => {
             let endpoint = Endpoint::from_shared(format!("http://{address}"))
                 .map_err(|e| connect_error(e.to_string()))?
                 .tcp_nodelay(true);
@@ -69,12 +71,12 @@ pub(crate) async fn connect(args: &BenchArgs, address: &str) -> Result<Vec<Calle
                     callers.push(Caller::Grpc {
                         grpc: grpc.clone(),
                         path: path.clone(),
-                        infer: args.kind == CallKind::GrpcInfer,
+                        kind: args.kind,
                     });
                 }
             }
         }
-        CallKind::HttpPredict | CallKind::HttpInfer => {
+        CallKind::HttpPredict | CallKind::HttpInfer | CallKind::HttpEmbed => {
             let host = http::HeaderValue::from_str(address).map_err(|e| connect_error(e.to_string()))?;
             let path: Uri = path
                 .parse()
@@ -125,19 +127,24 @@ impl Caller {
     /// HTTP status (`404`), or `connection error`.
     pub(crate) async fn call(&mut self, body: &Bytes) -> Result<(), String> {
         match self {
-            Caller::Grpc { grpc, path, infer } => {
+            Caller::Grpc { grpc, path, kind } => {
                 grpc.ready()
                     .await
                     .map_err(|_| code_name(tonic::Code::Unavailable).to_string())?;
                 let request = tonic::Request::new(body.clone());
-                let result = if *infer {
-                    grpc.unary(request, path.clone(), PreEncoded::<ModelInferResponse>::default())
+                let result = match kind {
+                    CallKind::GrpcInfer => grpc
+                        .unary(request, path.clone(), PreEncoded::<ModelInferResponse>::default())
                         .await
-                        .map(drop)
-                } else {
-                    grpc.unary(request, path.clone(), PreEncoded::<PredictResponse>::default())
+                        .map(drop),
+                    CallKind::GrpcEmbed => grpc
+                        .unary(request, path.clone(), PreEncoded::<EmbedResponse>::default())
                         .await
-                        .map(drop)
+                        .map(drop),
+                    _ => grpc
+                        .unary(request, path.clone(), PreEncoded::<PredictResponse>::default())
+                        .await
+                        .map(drop),
                 };
                 result.map_err(|status| code_name(status.code()).to_string())
             }

@@ -19,7 +19,9 @@ use aiserve_proto::inference::grpc_inference_service_client::GrpcInferenceServic
 use aiserve_proto::inference::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
 use aiserve_proto::inference::*;
 use aiserve_proto::seed::ai_service_client::AiServiceClient;
-use aiserve_proto::seed::{PredictBatchRequest, PredictBatchResponse, PredictRequest, PredictResponse};
+use aiserve_proto::seed::{
+    EmbedRequest, EmbedResponse, PredictBatchRequest, PredictBatchResponse, PredictRequest, PredictResponse,
+};
 use bytes::Bytes;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_client::HealthClient;
@@ -163,6 +165,21 @@ impl Client {
             model_version: String::new(),
         };
         Ok(self.seed.predict_batch(req).await?.into_inner())
+    }
+
+    /// `AIService.embed`: one vector per text, from `model` (the server's
+    /// default model when `None`).
+    pub async fn embed(
+        &mut self,
+        texts: Vec<String>,
+        model: Option<&str>,
+    ) -> Result<EmbedResponse, ClientError> {
+        let req = EmbedRequest {
+            texts,
+            model: model.unwrap_or_default().to_string(),
+            model_version: String::new(),
+        };
+        Ok(self.seed.embed(req).await?.into_inner())
     }
 
     /// `ServerLive`.

@@ -2,7 +2,7 @@
 //! status (gRPC code, HTTP status) in one place each.
 
 /// What went wrong while loading, resolving or running a model.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// No model of that name is in the repository.
     #[error("model '{0}' is not in the repository")]
@@ -29,6 +29,10 @@ pub enum Error {
     /// A limit was reached (queue full, too many elements).
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The request's deadline (e.g. gRPC's `grpc-timeout`, or the model's
+    /// queue timeout) passed before it was computed; it was not computed.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// The operation is not allowed in the server's current mode.
     #[error("{0}")]
     FailedPrecondition(String),

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod batcher;
 pub mod config;
 mod datatype;
 mod error;
@@ -21,12 +22,13 @@ pub mod stats;
 mod tensor;
 
 pub use backend::{Backend, BackendFactory, LoadContext};
+pub use batcher::BatchPolicy;
 pub use config::{ModelSpec, TensorSpec, VersionPolicy};
 pub use datatype::DataType;
 pub use error::Error;
 pub use registry::{
-    IndexEntry, InferRequest, InferResponse, LoadedModel, LoadedVersion, ModelControl, ModelRegistry,
-    ModelState, Prediction, RegistryOptions,
+    Embeddings, IndexEntry, InferRequest, InferResponse, LoadedModel, LoadedVersion, ModelControl,
+    ModelRegistry, ModelState, Prediction, RegistryOptions,
 };
 pub use repository::{EmbeddedModel, ModelRepository, ModelSource};
 pub use tensor::{element_count, Tensor, TensorData};

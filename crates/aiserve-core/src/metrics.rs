@@ -15,15 +15,16 @@ use crate::ModelState;
 
 /// Requests by model, version and outcome (`success` or `failure`).
 pub const REQUESTS_TOTAL: &str = "aiserve_requests_total";
-/// Time from acquiring the model to the engine starting, per execution.
+/// Time a request waited before the engine started on it: for a free
+/// instance, a pool thread and, with dynamic batching, in the batch queue.
 pub const QUEUE_DURATION: &str = "aiserve_queue_duration_seconds";
-/// Time in the engine, per execution.
+/// Engine time of the execution that answered a request, per request.
 pub const COMPUTE_DURATION: &str = "aiserve_compute_duration_seconds";
 /// Time of a whole request in the runtime (checks, queue, engine), success or failure.
 pub const REQUEST_DURATION: &str = "aiserve_request_duration_seconds";
 /// Requests in the runtime right now.
 pub const INFLIGHT_REQUESTS: &str = "aiserve_inflight_requests";
-/// Items per engine execution.
+/// Rows per engine execution (with dynamic batching, the merged batch).
 pub const BATCH_SIZE: &str = "aiserve_batch_size";
 /// 1 for a model's current state (`LOADING`, `READY`, `UNAVAILABLE`), 0 for the others.
 pub const MODEL_STATE: &str = "aiserve_model_state";
@@ -76,16 +77,18 @@ impl VersionMetrics {
         }
     }
 
-    /// Records one engine execution: its wait, its engine time (when the
-    /// engine ran) and, when it succeeded, its batch size.
-    pub(crate) fn execution(&self, queue: Duration, compute: Option<Duration>, batch: Option<u64>) {
+    /// Records how long one request waited for the engine and how long the
+    /// execution that answered it took (when the engine ran).
+    pub(crate) fn request_times(&self, queue: Duration, compute: Option<Duration>) {
         self.queue.record(queue.as_secs_f64());
         if let Some(c) = compute {
             self.compute.record(c.as_secs_f64());
         }
-        if let Some(b) = batch {
-            self.batch.record(b as f64);
-        }
+    }
+
+    /// Records the size of one successful engine execution.
+    pub(crate) fn batch(&self, rows: u64) {
+        self.batch.record(rows as f64);
     }
 }
 

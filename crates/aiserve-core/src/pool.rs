@@ -11,7 +11,7 @@ use crate::Error;
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// A fixed-size pool of inference threads fed by one queue.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct InferencePool {
     sender: crossbeam_channel::Sender<Job>,
     threads: usize,
@@ -39,6 +39,13 @@ impl InferencePool {
     /// The number of threads.
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Starts `work` on a pool thread without waiting for it. `work` must
+    /// deal with its own panics and results (the dynamic batcher answers its
+    /// requests from the pool thread).
+    pub fn spawn(&self, work: impl FnOnce() + Send + 'static) {
+        let _ = self.sender.send(Box::new(work));
     }
 
     /// Runs `work` on a pool thread and waits for its result. If the caller

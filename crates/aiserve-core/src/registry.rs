@@ -16,6 +16,7 @@ use parking_lot::RwLock;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::backend::{Backend, BackendFactory, LoadContext};
+use crate::batcher::{BatchPolicy, Batcher, Executed};
 use crate::config::{ModelSpec, TensorSpec};
 use crate::metrics::VersionMetrics;
 use crate::pool::InferencePool;
@@ -65,9 +66,18 @@ pub struct LoadedVersion {
     backend: Arc<dyn Backend>,
     instances: Arc<Semaphore>,
     /// Cumulative statistics.
-    pub stats: VersionStats,
+    pub stats: Arc<VersionStats>,
     metrics: VersionMetrics,
     cost: CostEstimate,
+    /// The dynamic batcher, for models configured with `dynamic_batching`.
+    batcher: Option<Batcher>,
+}
+
+impl LoadedVersion {
+    /// The dynamic batching policy in force, if the model batches dynamically.
+    pub fn batch_policy(&self) -> Option<&BatchPolicy> {
+        self.batcher.as_ref().map(Batcher::policy)
+    }
 }
 
 /// Executions that take less than this on average run on the calling task:
@@ -166,6 +176,10 @@ pub struct InferRequest {
     pub inputs: Vec<Tensor>,
     /// The outputs wanted; empty for all.
     pub outputs: Vec<String>,
+    /// When the caller stops waiting (gRPC's `grpc-timeout`); a request
+    /// still waiting for the engine then fails with
+    /// [`Error::DeadlineExceeded`] and is not computed.
+    pub deadline: Option<Instant>,
 }
 
 /// The result of an inference.
@@ -190,6 +204,19 @@ pub struct Prediction {
     pub scores: Vec<f32>,
     /// One label per text, when the model defines labels.
     pub labels: Vec<String>,
+}
+
+/// The result of embedding texts.
+#[derive(Debug, Clone)]
+pub struct Embeddings {
+    /// The model that answered.
+    pub model: String,
+    /// The version that answered.
+    pub version: u64,
+    /// The length of each vector.
+    pub dimensions: usize,
+    /// The vectors back to back, one per text, in the texts' order.
+    pub values: Vec<f32>,
 }
 
 /// Settings of the registry.
@@ -520,15 +547,30 @@ impl ModelRegistry {
                 version_dir: dir,
                 config: &spec.config,
             })?;
+            let instances = Arc::new(Semaphore::new(spec.instance_count));
+            let stats = Arc::new(VersionStats::default());
+            let metrics = VersionMetrics::new(&name, v);
+            let batcher = BatchPolicy::from_spec(&spec).map(|policy| {
+                Batcher::new(
+                    &name,
+                    policy,
+                    Arc::clone(&backend),
+                    Arc::clone(&instances),
+                    self.pool.clone(),
+                    Arc::clone(&stats),
+                    metrics.clone(),
+                )
+            });
             versions.insert(
                 v,
                 Arc::new(LoadedVersion {
                     version: v,
                     backend,
-                    instances: Arc::new(Semaphore::new(spec.instance_count)),
-                    stats: VersionStats::default(),
-                    metrics: VersionMetrics::new(&name, v),
+                    instances,
+                    stats,
+                    metrics,
                     cost: CostEstimate::default(),
+                    batcher,
                 }),
             );
         }
@@ -620,7 +662,8 @@ impl ModelRegistry {
         let result = async {
             let (inputs, batch) = check_inputs(&model.spec, request.inputs)?;
             let outputs = check_outputs(&model.spec, request.outputs)?;
-            self.execute(&model, &version, inputs, outputs, batch).await
+            self.execute(&model, &version, inputs, outputs, batch, request.deadline)
+                .await
         }
         .await;
         timer.finish(result.is_ok());
@@ -638,69 +681,106 @@ impl ModelRegistry {
         inputs: Vec<Tensor>,
         outputs: Vec<String>,
         batch: u64,
+        deadline: Option<Instant>,
     ) -> Result<Vec<Tensor>, Error> {
         let start = Instant::now();
-        let (result, queue, compute) = if version.backend.runs_inline() || version.cost.is_cheap() {
+        let result = if let Some(batcher) = &version.batcher {
+            batcher.submit(inputs, outputs, batch as usize, deadline).await
+        } else if version.backend.runs_inline() || version.cost.is_cheap() {
             let began = Instant::now();
             let out = crate::pool::guarded(&model.spec.name, || version.backend.infer(inputs, &outputs));
             let took = began.elapsed();
-            version.stats.compute_infer.record(took);
             version.cost.observe(took);
-            (out, began - start, Some(took))
+            out.map(|outputs| Executed {
+                outputs,
+                queued: began - start,
+                compute: took,
+            })
         } else {
-            let permit = Arc::clone(&version.instances)
-                .acquire_owned()
-                .await
-                .map_err(|_| Error::ShuttingDown)?;
-            let v = Arc::clone(version);
-            let queued_at = Instant::now();
-            let result = self
-                .pool
-                .run(&model.spec.name, move || {
-                    let _permit = permit;
-                    let waited = queued_at.elapsed();
-                    let compute = Instant::now();
-                    let out = v.backend.infer(inputs, &outputs);
-                    let took = compute.elapsed();
-                    v.stats.compute_infer.record(took);
-                    v.cost.observe(took);
-                    Ok((out, waited, took))
-                })
-                .await;
-            match result {
-                Ok((r, waited, took)) => (r, queued_at - start + waited, Some(took)),
-                Err(e) => (Err(e), start.elapsed(), None),
+            let pooled = self.on_pool(model, version, inputs, outputs);
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), pooled)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::DeadlineExceeded(format!(
+                            "model '{}': the request's deadline passed before the engine answered",
+                            model.spec.name
+                        )))
+                    }),
+                None => pooled.await,
             }
         };
-        version.stats.queue.record(queue);
         match &result {
-            Ok(_) => {
+            Ok(done) => {
+                version.stats.queue.record(done.queued);
+                version.stats.compute_infer.record(done.compute);
                 version.stats.success.record(start.elapsed());
-                version.stats.record_execution(batch);
+                version.metrics.request_times(done.queued, Some(done.compute));
+                if version.batcher.is_none() {
+                    version.stats.record_execution(batch);
+                    version.metrics.batch(batch);
+                }
             }
-            Err(_) => version.stats.fail.record(start.elapsed()),
+            Err(_) => {
+                version.stats.fail.record(start.elapsed());
+                version.metrics.request_times(start.elapsed(), None);
+            }
         }
-        version
-            .metrics
-            .execution(queue, compute, result.is_ok().then_some(batch));
-        result
+        result.map(|done| done.outputs)
+    }
+
+    /// Runs one execution on the inference pool once an instance is free.
+    /// Dropped while waiting (the caller went away, or its deadline passed),
+    /// the execution does not start.
+    async fn on_pool(
+        &self,
+        model: &LoadedModel,
+        version: &Arc<LoadedVersion>,
+        inputs: Vec<Tensor>,
+        outputs: Vec<String>,
+    ) -> Result<Executed, Error> {
+        let arrived = Instant::now();
+        let permit = Arc::clone(&version.instances)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        let v = Arc::clone(version);
+        self.pool
+            .run(&model.spec.name, move || {
+                let _permit = permit;
+                let began = Instant::now();
+                let out = v.backend.infer(inputs, &outputs);
+                let took = began.elapsed();
+                v.cost.observe(took);
+                out.map(|outputs| Executed {
+                    outputs,
+                    queued: began - arrived,
+                    compute: took,
+                })
+            })
+            .await
     }
 
     /// Scores texts with a model that takes one `BYTES` input and gives one
-    /// number per text (the seed's `predict`). An empty `model` selects the
-    /// default model.
-    pub async fn predict(&self, model: &str, version: &str, texts: Vec<String>) -> Result<Prediction, Error> {
-        let name = if model.is_empty() {
-            self.default_model().ok_or_else(|| {
-                Error::invalid("no model named and this server has no default model; set `model`")
-            })?
-        } else {
-            model.to_string()
-        };
-        let loaded = self.model(&name)?;
-        let v = Arc::clone(loaded.version(version)?);
+    /// number per text (the seed's `predict`; a classifier with one score).
+    /// An empty `model` selects the default model. See
+    /// [`InferRequest::deadline`] for `deadline`.
+    pub async fn predict(
+        &self,
+        model: &str,
+        version: &str,
+        texts: Vec<String>,
+        deadline: Option<Instant>,
+    ) -> Result<Prediction, Error> {
+        let (name, loaded, v) = self.text_model(model, version)?;
         let timer = v.metrics.request();
-        let result = self.predict_on(&name, &loaded, &v, texts).await;
+        let result = self.run_texts("predict", &name, &loaded, &v, texts, deadline).await;
+        let result = result.and_then(|(scores, width)| match width {
+            1 => Ok(scores),
+            _ => Err(Error::invalid(format!(
+                "model '{name}' gives {width} values per text; predict needs one score per text (use Embed or ModelInfer)"
+            ))),
+        });
         timer.finish(result.is_ok());
         let scores = result?;
         let labels = labels_for(&loaded.spec, &scores);
@@ -712,23 +792,69 @@ impl ModelRegistry {
         })
     }
 
-    async fn predict_on(
+    /// Embeds texts with a model that takes one `BYTES` input and gives one
+    /// vector per text (a sentence embedding model). An empty `model`
+    /// selects the default model. See [`InferRequest::deadline`] for
+    /// `deadline`.
+    pub async fn embed(
         &self,
+        model: &str,
+        version: &str,
+        texts: Vec<String>,
+        deadline: Option<Instant>,
+    ) -> Result<Embeddings, Error> {
+        let (name, loaded, v) = self.text_model(model, version)?;
+        let timer = v.metrics.request();
+        let result = self.run_texts("embed", &name, &loaded, &v, texts, deadline).await;
+        timer.finish(result.is_ok());
+        let (values, dimensions) = result?;
+        Ok(Embeddings {
+            model: name,
+            version: v.version,
+            dimensions,
+            values,
+        })
+    }
+
+    fn text_model(
+        &self,
+        model: &str,
+        version: &str,
+    ) -> Result<(String, Arc<LoadedModel>, Arc<LoadedVersion>), Error> {
+        let name = if model.is_empty() {
+            self.default_model().ok_or_else(|| {
+                Error::invalid("no model named and this server has no default model; set `model`")
+            })?
+        } else {
+            model.to_string()
+        };
+        let loaded = self.model(&name)?;
+        let v = Arc::clone(loaded.version(version)?);
+        Ok((name, loaded, v))
+    }
+
+    /// Runs texts, one item each, through a model with one `BYTES` input, in
+    /// chunks of its `max_batch_size`. Returns its first output's values as
+    /// numbers and how many there are per text.
+    async fn run_texts(
+        &self,
+        method: &str,
         name: &str,
         loaded: &LoadedModel,
         v: &Arc<LoadedVersion>,
         texts: Vec<String>,
-    ) -> Result<Vec<f32>, Error> {
+        deadline: Option<Instant>,
+    ) -> Result<(Vec<f32>, usize), Error> {
         let spec = &loaded.spec;
         let [input] = spec.inputs.as_slice() else {
             return Err(Error::invalid(format!(
-                "model '{name}' takes {} inputs; predict needs a model with one BYTES input (use ModelInfer)",
+                "model '{name}' takes {} inputs; {method} needs a model with one BYTES input (use ModelInfer)",
                 spec.inputs.len()
             )));
         };
         if input.datatype != DataType::Bytes {
             return Err(Error::invalid(format!(
-                "model '{name}' takes {} input '{}'; predict needs a BYTES (text) input (use ModelInfer)",
+                "model '{name}' takes {} input '{}'; {method} needs a BYTES (text) input (use ModelInfer)",
                 input.datatype, input.name
             )));
         }
@@ -736,12 +862,13 @@ impl ModelRegistry {
         let per_item: Vec<i64> = input.dims.iter().map(|d| if *d < 0 { 1 } else { *d }).collect();
         if per_item.iter().product::<i64>() != 1 {
             return Err(Error::invalid(format!(
-                "model '{name}' input '{}' has dims {:?}; predict needs one text per item",
+                "model '{name}' input '{}' has dims {:?}; {method} needs one text per item",
                 input.name, input.dims
             )));
         }
         let chunk = if spec.batching() { spec.max_batch_size } else { 1 };
-        let mut scores = Vec::with_capacity(texts.len());
+        let mut values = Vec::new();
+        let mut width = None;
         let mut texts = texts.into_iter().map(String::into_bytes).peekable();
         while texts.peek().is_some() {
             let items: Vec<Vec<u8>> = texts.by_ref().take(chunk).collect();
@@ -753,23 +880,34 @@ impl ModelRegistry {
             shape.extend_from_slice(&per_item);
             let tensor = Tensor::new(input.name.clone(), shape, TensorData::Bytes(items));
             let out = self
-                .execute(loaded, v, vec![tensor], vec![output.name.clone()], n as u64)
+                .execute(
+                    loaded,
+                    v,
+                    vec![tensor],
+                    vec![output.name.clone()],
+                    n as u64,
+                    deadline,
+                )
                 .await?;
-            let values = out.first().and_then(|t| to_f32(&t.data)).ok_or_else(|| {
+            let got = out.first().and_then(|t| to_f32(&t.data)).ok_or_else(|| {
                 Error::invalid(format!(
-                    "model '{name}' output '{}' is not numeric; predict needs a numeric output",
+                    "model '{name}' output '{}' is not numeric; {method} needs a numeric output",
                     output.name
                 ))
             })?;
-            if values.len() != n {
+            if got.is_empty() || got.len() % n != 0 || width.is_some_and(|w| w != got.len() / n) {
                 return Err(Error::invalid(format!(
-                    "model '{name}' gives {} values for {n} texts; predict needs one score per text (use ModelInfer)",
-                    values.len()
+                    "model '{name}' gives {} values for {n} texts; {method} needs the same number per text",
+                    got.len()
                 )));
             }
-            scores.extend(values);
+            width = Some(got.len() / n);
+            values.extend(got);
         }
-        Ok(scores)
+        Ok((
+            values,
+            width.unwrap_or_else(|| output.dims.iter().product::<i64>().max(1) as usize),
+        ))
     }
 }
 

@@ -83,6 +83,38 @@ impl TensorData {
         }
     }
 
+    /// Elements `range` as a new tensor's data (for splitting a batch's
+    /// output between the requests merged into it).
+    pub fn slice(&self, range: std::ops::Range<usize>) -> TensorData {
+        macro_rules! cut {
+            ($($v:ident),*) => {
+                match self {
+                    $(TensorData::$v(d) => TensorData::$v(d[range].to_vec()),)*
+                }
+            };
+        }
+        cut!(Bool, U8, U16, U32, U64, I8, I16, I32, I64, F16, BF16, F32, F64, Bytes)
+    }
+
+    /// The elements of `parts` back to back (for merging requests into one
+    /// batch). `None` when the parts are not all of one data type.
+    pub fn concat<'a>(parts: impl IntoIterator<Item = &'a TensorData>) -> Option<TensorData> {
+        let mut parts = parts.into_iter();
+        let mut out = parts.next()?.clone();
+        for p in parts {
+            macro_rules! join {
+                ($($v:ident),*) => {
+                    match (&mut out, p) {
+                        $((TensorData::$v(a), TensorData::$v(b)) => a.extend_from_slice(b),)*
+                        _ => return None,
+                    }
+                };
+            }
+            join!(Bool, U8, U16, U32, U64, I8, I16, I32, I64, F16, BF16, F32, F64, Bytes);
+        }
+        Some(out)
+    }
+
     /// True when there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

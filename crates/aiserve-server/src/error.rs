@@ -12,6 +12,7 @@ pub fn to_status(error: Error) -> Status {
         Error::Unavailable { .. } | Error::ShuttingDown => Code::Unavailable,
         Error::InvalidArgument(_) => Code::InvalidArgument,
         Error::ResourceExhausted(_) => Code::ResourceExhausted,
+        Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
         Error::FailedPrecondition(_) => Code::FailedPrecondition,
         Error::Load { .. } => Code::Internal,
         Error::Backend { .. } => Code::Internal,
@@ -27,6 +28,8 @@ pub fn to_http_status(error: &Error) -> StatusCode {
         Error::Unavailable { .. } | Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
         Error::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
+        // The mapping Google's APIs use for DEADLINE_EXCEEDED.
+        Error::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
         // Well-formed, but not allowed in the server's current mode.
         Error::FailedPrecondition(_) => StatusCode::CONFLICT,
         Error::Load { .. } | Error::Backend { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -46,6 +49,10 @@ mod tests {
             reason: "unloaded".into(),
         });
         assert_eq!(s.code(), Code::Unavailable);
+        assert_eq!(
+            to_status(Error::DeadlineExceeded("x".into())).code(),
+            Code::DeadlineExceeded
+        );
         assert!(s.message().contains("'m'") && s.message().contains("unloaded"));
     }
 
@@ -56,6 +63,7 @@ mod tests {
         assert_eq!(code(Error::invalid("x")), 400);
         assert_eq!(code(Error::ShuttingDown), 503);
         assert_eq!(code(Error::ResourceExhausted("x".into())), 429);
+        assert_eq!(code(Error::DeadlineExceeded("x".into())), 504);
         assert_eq!(code(Error::FailedPrecondition("x".into())), 409);
         assert_eq!(code(Error::load("m", "x")), 500);
     }

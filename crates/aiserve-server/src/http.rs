@@ -1,7 +1,7 @@
 //! The Open Inference Protocol's HTTP/REST API (KServe V2 with Triton's
-//! repository, configuration and statistics extensions), and `/v1/predict`,
-//! the JSON twin of the seed's `AIService.predict`, over the same registry as
-//! the gRPC services.
+//! repository, configuration and statistics extensions), and `/v1/predict`
+//! and `/v1/embed`, the JSON twins of `AIService.predict` and
+//! `AIService.embed`, over the same registry as the gRPC services.
 //!
 //! Runtime errors become HTTP codes in [`crate::error::to_http_status`]; every
 //! error body is `{"error": "<message>"}`, including malformed JSON, a body
@@ -136,7 +136,8 @@ pub fn router(registry: Arc<ModelRegistry>, options: &ServerOptions) -> Router {
         .route("/v2/repository/index", post(repository_index))
         .route("/v2/repository/models/{model}/load", post(load))
         .route("/v2/repository/models/{model}/unload", post(unload))
-        .route("/v1/predict", post(predict));
+        .route("/v1/predict", post(predict))
+        .route("/v1/embed", post(embed));
     for prefix in ["/v2/models/{model}", "/v2/models/{model}/versions/{version}"] {
         router = router
             .route(prefix, get(metadata))
@@ -361,6 +362,7 @@ async fn infer(
             version: p.version,
             inputs,
             outputs,
+            deadline: None,
         })
         .await?;
     let mut answer = json!({
@@ -394,13 +396,47 @@ async fn predict(State(s): State<AppState>, JsonBody(body): JsonBody) -> Result<
     })?;
     let p = s
         .registry
-        .predict(&req.model, &req.model_version, vec![req.data])
+        .predict(&req.model, &req.model_version, vec![req.data], None)
         .await?;
     Ok(Json(json!({
         "result": p.scores[0],
         "model": p.model,
         "model_version": p.version.to_string(),
         "label": p.labels.into_iter().next().unwrap_or_default(),
+    })))
+}
+
+/// The body of `POST /v1/embed`, `AIService.embed`'s request in JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbedBody {
+    texts: Vec<String>,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    model_version: String,
+}
+
+async fn embed(State(s): State<AppState>, JsonBody(body): JsonBody) -> Result<Json<Value>, ApiError> {
+    object(&body, "/v1/embed")?;
+    let req: EmbedBody = serde_json::from_value(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "invalid /v1/embed request ({{\"texts\": [text, ...], \"model\"?, \"model_version\"?}}): {e}"
+        ))
+    })?;
+    if req.texts.is_empty() {
+        return Err(ApiError::bad_request("/v1/embed: \"texts\" holds no text"));
+    }
+    let e = s
+        .registry
+        .embed(&req.model, &req.model_version, req.texts, None)
+        .await?;
+    let rows: Vec<&[f32]> = e.values.chunks(e.dimensions.max(1)).collect();
+    Ok(Json(json!({
+        "embeddings": rows,
+        "model": e.model,
+        "model_version": e.version.to_string(),
+        "dimensions": e.dimensions,
     })))
 }
 

@@ -2,6 +2,7 @@
 //! extensions: stream infer, model config, statistics and the repository.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use aiserve_core::{Error, InferRequest, ModelRegistry};
 use aiserve_proto::inference::grpc_inference_service_server::GrpcInferenceService;
@@ -10,6 +11,7 @@ use aiserve_proto::inference::repository_index_response::ModelIndex;
 use aiserve_proto::inference::*;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::deadline;
 use crate::error::to_status;
 use crate::streams::{answer_in_order, ResponseStream};
 use aiserve_core::protocol::{inputs_from_proto, outputs_to_proto};
@@ -33,7 +35,11 @@ impl InferenceService {
     }
 }
 
-async fn infer(registry: &ModelRegistry, req: ModelInferRequest) -> Result<ModelInferResponse, Error> {
+async fn infer(
+    registry: &ModelRegistry,
+    req: ModelInferRequest,
+    deadline: Option<Instant>,
+) -> Result<ModelInferResponse, Error> {
     let raw = !req.raw_input_contents.is_empty();
     let inputs = inputs_from_proto(req.inputs, req.raw_input_contents)?;
     let response = registry
@@ -42,6 +48,7 @@ async fn infer(registry: &ModelRegistry, req: ModelInferRequest) -> Result<Model
             version: req.model_version,
             inputs,
             outputs: req.outputs.into_iter().map(|o| o.name).collect(),
+            deadline,
         })
         .await?;
     let (outputs, raw_output_contents) = outputs_to_proto(response.outputs, raw);
@@ -197,7 +204,8 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<ModelInferRequest>,
     ) -> Result<Response<ModelInferResponse>, Status> {
-        infer(&self.registry, request.into_inner())
+        let deadline = deadline::from_metadata(request.metadata());
+        infer(&self.registry, request.into_inner(), deadline)
             .await
             .map(Response::new)
             .map_err(to_status)
@@ -215,7 +223,7 @@ impl GrpcInferenceService for InferenceService {
             async move {
                 let id = req.id.clone();
                 // Errors travel in the stream; the stream goes on.
-                Ok(match infer(&registry, req).await {
+                Ok(match infer(&registry, req, None).await {
                     Ok(r) => ModelStreamInferResponse {
                         error_message: String::new(),
                         infer_response: Some(r),

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod deadline;
 pub mod error;
 pub mod http;
 pub mod inference;

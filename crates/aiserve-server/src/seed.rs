@@ -2,12 +2,17 @@
 //! a named one.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use aiserve_core::ModelRegistry;
 use aiserve_proto::seed::ai_service_server::AiService;
-use aiserve_proto::seed::{PredictBatchRequest, PredictBatchResponse, PredictRequest, PredictResponse};
+use aiserve_proto::seed::{
+    EmbedRequest, EmbedResponse, Embedding, PredictBatchRequest, PredictBatchResponse, PredictRequest,
+    PredictResponse,
+};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::deadline;
 use crate::error::to_status;
 use crate::streams::{answer_in_order, ResponseStream};
 
@@ -24,9 +29,13 @@ impl SeedService {
     }
 }
 
-async fn predict_one(registry: &ModelRegistry, req: PredictRequest) -> Result<PredictResponse, Status> {
+async fn predict_one(
+    registry: &ModelRegistry,
+    req: PredictRequest,
+    deadline: Option<Instant>,
+) -> Result<PredictResponse, Status> {
     let p = registry
-        .predict(&req.model, &req.model_version, vec![req.data])
+        .predict(&req.model, &req.model_version, vec![req.data], deadline)
         .await
         .map_err(to_status)?;
     Ok(PredictResponse {
@@ -40,7 +49,8 @@ async fn predict_one(registry: &ModelRegistry, req: PredictRequest) -> Result<Pr
 #[tonic::async_trait]
 impl AiService for SeedService {
     async fn predict(&self, request: Request<PredictRequest>) -> Result<Response<PredictResponse>, Status> {
-        predict_one(&self.registry, request.into_inner())
+        let deadline = deadline::from_metadata(request.metadata());
+        predict_one(&self.registry, request.into_inner(), deadline)
             .await
             .map(Response::new)
     }
@@ -49,13 +59,14 @@ impl AiService for SeedService {
         &self,
         request: Request<PredictBatchRequest>,
     ) -> Result<Response<PredictBatchResponse>, Status> {
+        let deadline = deadline::from_metadata(request.metadata());
         let req = request.into_inner();
         if req.data.is_empty() {
             return Err(Status::invalid_argument("predict_batch: `data` holds no text"));
         }
         let p = self
             .registry
-            .predict(&req.model, &req.model_version, req.data)
+            .predict(&req.model, &req.model_version, req.data, deadline)
             .await
             .map_err(to_status)?;
         Ok(Response::new(PredictBatchResponse {
@@ -75,7 +86,30 @@ impl AiService for SeedService {
         let registry = Arc::clone(&self.registry);
         Ok(Response::new(answer_in_order(request.into_inner(), move |req| {
             let registry = Arc::clone(&registry);
-            async move { predict_one(&registry, req).await }
+            async move { predict_one(&registry, req, None).await }
         })))
+    }
+
+    async fn embed(&self, request: Request<EmbedRequest>) -> Result<Response<EmbedResponse>, Status> {
+        let deadline = deadline::from_metadata(request.metadata());
+        let req = request.into_inner();
+        if req.texts.is_empty() {
+            return Err(Status::invalid_argument("embed: `texts` holds no text"));
+        }
+        let e = self
+            .registry
+            .embed(&req.model, &req.model_version, req.texts, deadline)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(EmbedResponse {
+            embeddings: e
+                .values
+                .chunks(e.dimensions.max(1))
+                .map(|v| Embedding { values: v.to_vec() })
+                .collect(),
+            model: e.model,
+            model_version: e.version.to_string(),
+            dimensions: e.dimensions as u32,
+        }))
     }
 }

@@ -36,6 +36,17 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Embed texts with AIService.embed and print one JSON array per text.
+    Embed {
+        /// The texts to embed.
+        #[arg(required = true)]
+        texts: Vec<String>,
+        /// The model (default: the server's default model).
+        #[arg(long, short)]
+        model: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Run ModelInfer with input tensors from a JSON file (V2 JSON form:
     /// {"inputs": [{"name", "datatype", "shape", "data"}], "outputs": [{"name"}]}).
     Infer {
@@ -70,7 +81,7 @@ enum Command {
         client: ClientArgs,
     },
     /// Load-test a server: throughput, latency percentiles (HDR histogram) and
-    /// errors by status, for gRPC/HTTP predict and V2 infer.
+    /// errors by status, for gRPC/HTTP predict, embed and V2 infer.
     Bench(aiserve_bench::BenchArgs),
     /// Evaluate a model on a sentiment TSV (domain, id, valence, text):
     /// Pearson r and sign accuracy per domain and overall. Runs in-process.
@@ -176,6 +187,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut c = Client::connect(&client.server).await?;
             let r = c.predict(&text, model.as_deref()).await?;
             println!("Prediction result: {}", r.result);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Embed { texts, model, client } => {
+            let mut c = Client::connect(&client.server).await?;
+            let r = c.embed(texts, model.as_deref()).await?;
+            for e in r.embeddings {
+                println!("{}", serde_json::to_string(&e.values)?);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Infer {
@@ -355,7 +374,7 @@ async fn eval(data: &PathBuf, model: &str, repository: Option<PathBuf>) -> anyho
         bail!("cannot load model '{model}': {e}");
     }
     let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
-    let prediction = registry.predict(model, "", texts).await?;
+    let prediction = registry.predict(model, "", texts, None).await?;
     let report = aiserve_sentiment::eval::evaluate(&examples, &prediction.scores);
     println!(
         "model: {} (version {}), data: {}",

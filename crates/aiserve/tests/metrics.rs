@@ -4,72 +4,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use aiserve::RunningServer;
 use aiserve_core::ModelControl;
+use common::{scrape, value, Sample};
 use serde_json::{json, Value};
-
-/// One sample of a scrape: name, labels, value.
-#[derive(Debug)]
-struct Sample {
-    name: String,
-    labels: BTreeMap<String, String>,
-    value: f64,
-}
-
-fn parse(page: &str) -> Vec<Sample> {
-    page.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|line| {
-            let (series, value) = line.rsplit_once(' ').expect("a sample line ends with its value");
-            let (name, labels) = match series.split_once('{') {
-                Some((name, rest)) => (name, rest.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            let labels = labels
-                .split(',')
-                .filter(|kv| !kv.is_empty())
-                .map(|kv| {
-                    let (k, v) = kv.split_once('=').expect("label=value");
-                    (k.to_string(), v.trim_matches('"').to_string())
-                })
-                .collect();
-            Sample {
-                name: name.to_string(),
-                labels,
-                value: value.parse().unwrap_or_else(|_| panic!("a number in {line:?}")),
-            }
-        })
-        .collect()
-}
-
-/// The value of the one sample named `name` whose labels include `labels`.
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let found: Vec<&Sample> = samples
-        .iter()
-        .filter(|s| {
-            s.name == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(v))
-        })
-        .collect();
-    assert!(found.len() <= 1, "{name} {labels:?} matches {found:?}");
-    found.first().map(|s| s.value)
-}
-
-async fn scrape(server: &RunningServer) -> (String, Vec<Sample>) {
-    let r = reqwest::get(format!("http://{}/metrics", server.metrics_addr.unwrap()))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::OK);
-    let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(content_type.starts_with("text/plain"), "{content_type}");
-    let page = r.text().await.unwrap();
-    let samples = parse(&page);
-    (page, samples)
-}
 
 async fn post(server: &RunningServer, path: &str, body: Value) -> reqwest::StatusCode {
     reqwest::Client::new()

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 use aiserve_proto::seed::ai_service_server::{AiService, AiServiceServer};
-use aiserve_proto::seed::{PredictBatchRequest, PredictBatchResponse, PredictRequest, PredictResponse};
+use aiserve_proto::seed::{
+    EmbedRequest, EmbedResponse, PredictBatchRequest, PredictBatchResponse, PredictRequest, PredictResponse,
+};
 use clap::Parser;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
@@ -61,6 +63,10 @@ impl AiService for Ceiling {
             })
         });
         Ok(Response::new(Box::pin(answers)))
+    }
+
+    async fn embed(&self, _: Request<EmbedRequest>) -> Result<Response<EmbedResponse>, Status> {
+        Err(Status::unimplemented("the ceiling server has no embedding model"))
     }
 }
 
