@@ -3,7 +3,8 @@
 //! transformers computed for `tiny-bert-classifier`, in its `expected.json`):
 //! classification through `AIService.predict`, concurrent requests merged
 //! into batches with each caller getting its own answer, a full queue
-//! refusing at once, expired and cancelled requests not computed.
+//! refusing at once, expired and cancelled requests not computed; and an
+//! ONNX model batched the same way.
 //!
 //! Batches start only when full (the queue delay is a minute), so what is
 //! merged is decided by the test, not by timing.
@@ -313,6 +314,59 @@ async fn cancelled_requests_are_not_computed() {
         counts(&server, model).await,
         (1, 4),
         "one batch of the four live requests; the cancelled three were not computed"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn onnx_models_batch_dynamically_too() {
+    let model = "batching_onnx";
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join(model);
+    common::copy_dir(
+        &common::workspace().join("testdata/models/mlp/2"),
+        &folder.join("1"),
+    );
+    std::fs::write(
+        folder.join("config.pbtxt"),
+        format!(
+            r#"max_batch_size: 4
+input {{ name: "x" data_type: TYPE_FP32 dims: [4] }}
+output {{ name: "y" data_type: TYPE_FP32 dims: [3] }}
+{ONLY_FULL_BATCHES}
+"#
+        ),
+    )
+    .unwrap();
+    let server = common::start(Some(dir.path().to_path_buf()), ModelControl::Explicit).await;
+    let c = common::client(&server).await;
+    // Rows of x and what the model gives each alone (tests/onnx_models.rs).
+    let rows = [
+        ([1.0f32, 2.0, 3.0, 4.0], [-4.921875f32, 2.984375, 5.015625]),
+        ([-1.0, 0.5, 0.0, 2.0], [-0.6484375, 3.921875, 6.0703125]),
+    ];
+    let calls = (0..8).map(|i| {
+        let mut c = c.clone();
+        let (x, y) = rows[i % 2];
+        async move {
+            let input = aiserve_core::Tensor::new("x", vec![1, 4], aiserve_core::TensorData::F32(x.to_vec()));
+            let out = c
+                .infer(model, "", vec![input], &[], aiserve_client::Encoding::Raw)
+                .await
+                .unwrap();
+            assert_eq!(out.outputs[0].shape, vec![1, 3]);
+            assert_eq!(
+                out.outputs[0].data,
+                aiserve_core::TensorData::F32(y.to_vec()),
+                "caller {i}"
+            );
+        }
+    });
+    futures::future::join_all(calls).await;
+    assert_eq!(
+        counts(&server, model).await,
+        (2, 8),
+        "8 requests in 2 full batches"
     );
     server.shutdown().await.unwrap();
 }
