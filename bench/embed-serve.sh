@@ -12,7 +12,8 @@
 #   ENGINE=ort bench/embed-serve.sh       # onnxruntime, built with --features ort
 #
 # ENGINE=ort needs model.onnx and the onnxruntime library: scripts/make-minilm-onnx.sh makes both
-# (a venv with the onnxruntime wheel) and ORT_DYLIB_PATH is taken from it. Knobs: THREADS (2),
+# (the graph, and a venv, $VENV, with the onnxruntime wheel whose libonnxruntime.so becomes
+# ORT_DYLIB_PATH unless that is set). Knobs: THREADS (2),
 # DURATION (s, 20), DELAY_US (max_queue_delay, 5000), REPO (where MiniLM is laid out; default
 # bench/embed-engines/models), CARGO_TARGET_DIR. Results: bench/results/embed-serve-$ENGINE.json.
 set -euo pipefail
@@ -33,9 +34,10 @@ case "$engine" in
   candle) features=(); param=candle ;;
   ort)
     features=(--features ort); param=onnxruntime
-    source "$root/scripts/make-minilm-onnx.sh" "$repo" >&2
-    : "${ORT_DYLIB_PATH:?make-minilm-onnx.sh sets ORT_DYLIB_PATH}"
-    export ORT_DYLIB_PATH ;;
+    export VENV="${VENV:-$root/scripts/.venv-minilm-onnx}"
+    bash "$root/scripts/make-minilm-onnx.sh" "$repo" >&2
+    libs=("$VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*)
+    export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-${libs[0]}}" ;;
   *) echo "ENGINE is candle or ort, not $engine" >&2; exit 2 ;;
 esac
 bash "$root/scripts/fetch-minilm.sh" "$repo" >&2

@@ -50,6 +50,12 @@ output [
     dims: [ 384 ]
   }
 ]
+# Concurrent requests are merged into batches of up to 32 texts; the oldest waits at most 2 ms for
+# company; beyond 1024 waiting requests, RESOURCE_EXHAUSTED.
+dynamic_batching {
+  max_queue_delay_microseconds: 2000
+  default_queue_policy { max_queue_size: 1024 }
+}
 parameters {
   key: "task"
   value: { string_value: "embedding" }

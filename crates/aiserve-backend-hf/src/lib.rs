@@ -1,10 +1,27 @@
 //! Hugging Face model folders for aiserve: BERT-family encoders (BERT, MiniLM, ...) as sentence
-//! embedding models and as sequence classifiers, on [candle](https://github.com/huggingface/candle)'s
-//! CPU backend (pure Rust), tokenized in the server with the `tokenizers` crate.
+//! embedding models and as sequence classifiers, tokenized in the server with the `tokenizers`
+//! crate and run by one of two engines:
+//!
+//! * **candle** ([candle](https://github.com/huggingface/candle)'s CPU backend, pure Rust) on
+//!   `model.safetensors`; always built.
+//! * **onnxruntime** (ONNX Runtime through the [`ort`](https://ort.pyke.io) crate) on `model.onnx`;
+//!   cargo feature `ort`, off by default. `libonnxruntime.so` is loaded when the first such model
+//!   loads — from the `onnxruntime_library` parameter, else `ORT_DYLIB_PATH`, else the dynamic
+//!   loader's search path — so the build needs nothing but cargo (the PyPI `onnxruntime` wheel
+//!   ships the library as `onnxruntime/capi/libonnxruntime.so.1.*`). The graph is the layout
+//!   Hugging Face optimum exports: int64 `input_ids`, optionally `attention_mask` and
+//!   `token_type_ids`, `[batch, sequence]`; output `last_hidden_state` `[batch, sequence, hidden]`
+//!   (embeddings) or `logits` `[batch, labels]` (classification). `scripts/make-minilm-onnx.py`
+//!   writes one from `model.safetensors` without torch. 4-4.5x candle's throughput on
+//!   all-MiniLM-L6-v2 (BENCHMARKS.md, "Embedding engine choice").
+//!
+//! Tokenization, padding, truncation, pooling and normalisation are the same code for both
+//! engines; the engines only turn token ids into the network's output.
 //!
 //! * [`HfBackendFactory`] is registered under the backend name `hf`. A version folder holds
-//!   `config.json`, `tokenizer.json` and `model.safetensors`, plus for sentence-transformers models
-//!   `1_Pooling/config.json`, `modules.json` and `sentence_bert_config.json`.
+//!   `config.json`, `tokenizer.json` and `model.safetensors` and/or `model.onnx`, plus for
+//!   sentence-transformers models `1_Pooling/config.json`, `modules.json` and
+//!   `sentence_bert_config.json`.
 //! * Input: one `BYTES` tensor of UTF-8 texts, `[batch, 1]` (or any shape; every element is one
 //!   text). Output: one `FP32` tensor, `[batch, dim]` — the input's shape with its trailing `1`
 //!   replaced by `dim` (or `dim` appended when the last dimension is not 1).
@@ -19,9 +36,15 @@
 //! | `pooling` | `mean`, `cls`, `max`, `mean_sqrt_len` | `1_Pooling/config.json`, else `mean` |
 //! | `normalize` | `true`, `false` | `true` when `modules.json` lists a `Normalize` module |
 //! | `max_sequence_length` | tokens, special tokens included | `sentence_bert_config.json`'s `max_seq_length`, else `max_position_embeddings` (at most 512) |
+//! | `engine` | `auto`, `candle`, `onnxruntime` | `auto`: `onnxruntime` when built with the `ort` feature and the folder has `model.onnx`, else `candle` |
+//! | `intra_op_threads` | threads for one execution (onnxruntime) | the cores available |
+//! | `onnxruntime_library` | path of `libonnxruntime.so` (onnxruntime) | `ORT_DYLIB_PATH`, else `libonnxruntime.so` on the loader's path |
 //!
-//! `classification` reads `BertForSequenceClassification` weights (pooler + classifier) and
-//! returns the raw logits, `[batch, num_labels]`.
+//! `classification` reads `BertForSequenceClassification` weights (pooler + classifier) with
+//! candle, or a graph's `logits` with onnxruntime, and returns the raw logits, `[batch,
+//! num_labels]`. One process loads one ONNX Runtime library: models naming different libraries
+//! fail to load. With onnxruntime, one loaded version runs one execution at a time (several
+//! instances queue); candle runs them concurrently on rayon's pool.
 //!
 //! Config auto-complete fills a missing input (`text`, `TYPE_STRING`, dims `[1]` when batching)
 //! and output (`embedding` or `logits`, `TYPE_FP32`, dims `[width]` read from `config.json`).
@@ -29,25 +52,33 @@
 #![warn(missing_docs)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aiserve_core::{Backend, BackendFactory, Error, LoadContext, ModelConfig, Tensor, TensorData};
 use aiserve_proto::inference::{DataType as ConfigDataType, ModelInput, ModelOutput};
 
+mod candle_engine;
 #[cfg(feature = "hub")]
 pub mod hub;
 mod model;
+#[cfg(feature = "ort")]
+mod ort_engine;
 mod pooling;
 
-pub use model::{output_width, Encoder, EncoderOptions, Task, TokenBatch};
+pub use model::{
+    output_width, resolve_engine, Encoder, EncoderOptions, EngineKind, Task, TokenBatch, ONNX_FILENAME,
+    SAFETENSORS_FILENAME,
+};
+#[cfg(feature = "ort")]
+pub use ort_engine::ORT_DYLIB_PATH;
 pub use pooling::{l2_normalize, normalize_from_modules, Pooling};
 
 /// The backend name a `config.pbtxt` selects this backend with.
 pub const BACKEND_NAME: &str = "hf";
 
-/// The weights file looked for in a version folder.
-pub const DEFAULT_MODEL_FILENAME: &str = "model.safetensors";
+/// The weights file looked for in a version folder (the candle engine's).
+pub const DEFAULT_MODEL_FILENAME: &str = SAFETENSORS_FILENAME;
 
 /// Makes [`Backend`]s for Hugging Face encoder folders. Backend name `hf`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -101,6 +132,34 @@ pub fn encoder_options(model: &str, config: &ModelConfig) -> Result<EncoderOptio
                 format!("parameter 'max_sequence_length' is '{n}'; expected a number of tokens"),
             )
         })?);
+    }
+    match param("engine") {
+        None | Some("auto") => {}
+        Some(e) => {
+            options.engine = Some(EngineKind::from_name(e).ok_or_else(|| {
+                Error::load(
+                    model,
+                    format!("parameter 'engine' is '{e}'; expected auto, candle or onnxruntime"),
+                )
+            })?)
+        }
+    }
+    if let Some(n) = param("intra_op_threads") {
+        options.intra_op_threads = Some(n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            Error::load(
+                model,
+                format!("parameter 'intra_op_threads' is '{n}'; expected a number of threads (>= 1)"),
+            )
+        })?);
+    }
+    if let Some(p) = param("onnxruntime_library") {
+        if p.is_empty() {
+            return Err(Error::load(
+                model,
+                "parameter 'onnxruntime_library' is empty; expected the path of libonnxruntime.so",
+            ));
+        }
+        options.onnxruntime_library = Some(PathBuf::from(p));
     }
     Ok(options)
 }
@@ -186,11 +245,12 @@ impl BackendFactory for HfBackendFactory {
         };
         let options = encoder_options(ctx.model, ctx.config)?;
         let encoder = catch_unwind(AssertUnwindSafe(|| Encoder::load(dir, &options)))
-            .unwrap_or_else(|_| Err(format!("candle panicked while loading {}", dir.display())))
+            .unwrap_or_else(|_| Err(format!("the encoder panicked while loading {}", dir.display())))
             .map_err(|e| Error::load(ctx.model, e))?;
         tracing::info!(
             model = ctx.model,
             version = ctx.version,
+            engine = encoder.engine().name(),
             dim = encoder.dim(),
             max_length = encoder.max_length(),
             "hf encoder loaded"
@@ -210,7 +270,7 @@ pub struct HfBackend {
 }
 
 impl HfBackend {
-    /// Wraps an encoder loaded by hand (e.g. by [`hub`] or a benchmark).
+    /// Wraps an encoder loaded by hand (e.g. by the `hub` module or a benchmark).
     pub fn new(model: impl Into<String>, encoder: Encoder) -> HfBackend {
         HfBackend {
             model: model.into(),
@@ -264,7 +324,7 @@ impl Backend for HfBackend {
         };
         let texts = texts(input)?;
         let rows = catch_unwind(AssertUnwindSafe(|| self.encoder.run(&texts)))
-            .unwrap_or_else(|_| Err("candle panicked".to_string()))
+            .unwrap_or_else(|_| Err(format!("the {} engine panicked", self.encoder.engine().name())))
             .map_err(|message| Error::Backend {
                 model: self.model.clone(),
                 message,
@@ -319,7 +379,10 @@ mod tests {
             r#"parameters { key: "task" value: { string_value: "classification" } }
                parameters { key: "pooling" value: { string_value: "cls" } }
                parameters { key: "normalize" value: { string_value: "false" } }
-               parameters { key: "max_sequence_length" value: { string_value: "128" } }"#,
+               parameters { key: "max_sequence_length" value: { string_value: "128" } }
+               parameters { key: "engine" value: { string_value: "onnxruntime" } }
+               parameters { key: "intra_op_threads" value: { string_value: "2" } }
+               parameters { key: "onnxruntime_library" value: { string_value: "/opt/ort/libonnxruntime.so" } }"#,
         )
         .unwrap();
         let o = encoder_options("m", &c).unwrap();
@@ -330,6 +393,9 @@ mod tests {
                 pooling: Some(Pooling::Cls),
                 normalize: Some(false),
                 max_length: Some(128),
+                engine: Some(EngineKind::OnnxRuntime),
+                intra_op_threads: Some(2),
+                onnxruntime_library: Some(PathBuf::from("/opt/ort/libonnxruntime.so")),
             }
         );
         assert_eq!(
@@ -339,6 +405,74 @@ mod tests {
         let bad = parse_pbtxt(r#"parameters { key: "task" value: { string_value: "chat" } }"#).unwrap();
         let err = encoder_options("m", &bad).unwrap_err().to_string();
         assert!(err.contains("'task'") && err.contains("chat"), "{err}");
+        for (key, value) in [
+            ("engine", "tract"),
+            ("intra_op_threads", "0"),
+            ("intra_op_threads", "two"),
+        ] {
+            let bad = parse_pbtxt(&format!(
+                r#"parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}"#
+            ))
+            .unwrap();
+            let err = encoder_options("m", &bad).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(value), "{err}");
+        }
+        let auto = parse_pbtxt(r#"parameters { key: "engine" value: { string_value: "auto" } }"#).unwrap();
+        assert_eq!(encoder_options("m", &auto).unwrap().engine, None);
+    }
+
+    /// A folder with only `model.onnx` (no weights for candle).
+    fn onnx_only_folder() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(ONNX_FILENAME), b"not really a graph").unwrap();
+        dir
+    }
+
+    #[test]
+    fn engine_resolution() {
+        let dir = onnx_only_folder();
+        let auto = EncoderOptions::default();
+        let candle = EncoderOptions {
+            engine: Some(EngineKind::Candle),
+            ..EncoderOptions::default()
+        };
+        let onnxruntime = EncoderOptions {
+            engine: Some(EngineKind::OnnxRuntime),
+            ..EncoderOptions::default()
+        };
+        let err = resolve_engine(dir.path(), &candle).unwrap_err();
+        assert!(
+            err.contains("model.safetensors") && err.contains("'engine' to 'onnxruntime'"),
+            "{err}"
+        );
+        if cfg!(feature = "ort") {
+            assert_eq!(
+                resolve_engine(dir.path(), &auto).unwrap(),
+                EngineKind::OnnxRuntime
+            );
+            assert_eq!(
+                resolve_engine(dir.path(), &onnxruntime).unwrap(),
+                EngineKind::OnnxRuntime
+            );
+        } else {
+            let err = resolve_engine(dir.path(), &auto).unwrap_err();
+            assert!(
+                err.contains("model.onnx is there") && err.contains("`ort`"),
+                "{err}"
+            );
+            let err = resolve_engine(dir.path(), &onnxruntime).unwrap_err();
+            assert!(
+                err.contains("not in this build") && err.contains("--features ort"),
+                "{err}"
+            );
+        }
+        std::fs::remove_file(dir.path().join(ONNX_FILENAME)).unwrap();
+        std::fs::write(dir.path().join(SAFETENSORS_FILENAME), b"").unwrap();
+        assert_eq!(resolve_engine(dir.path(), &auto).unwrap(), EngineKind::Candle);
+        if cfg!(feature = "ort") {
+            let err = resolve_engine(dir.path(), &onnxruntime).unwrap_err();
+            assert!(err.contains("no ONNX graph") && err.contains("'candle'"), "{err}");
+        }
     }
 
     #[test]

@@ -1,15 +1,27 @@
-//! A BERT-family encoder from a Hugging Face folder, with its tokenizer and task head, on candle's
-//! CPU device. Knows nothing of aiserve's tensors or protocols: texts in, rows of floats out.
+//! A BERT-family encoder from a Hugging Face folder: the tokenizer, one engine that runs the network
+//! (candle on `model.safetensors`, or onnxruntime on `model.onnx` with the `ort` feature), and the
+//! task's post-processing (pooling and normalisation for embeddings). Knows nothing of aiserve's
+//! tensors or protocols: texts in, rows of floats out.
+//!
+//! The engines only map a [`TokenBatch`] to the network's raw output (the last hidden state for
+//! embeddings, the logits for classification); tokenization, padding, truncation, pooling and
+//! normalisation are shared here, so both engines give the same answers for the same folder.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, IndexOp, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use candle_transformers::models::bert::Config as BertConfig;
 use serde::Deserialize;
+use tokenizers::utils::padding::pad_encodings;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use crate::candle_engine::CandleEncoder;
 use crate::pooling::{l2_normalize, Pooling};
+
+/// The weights file the candle engine reads from a version folder.
+pub const SAFETENSORS_FILENAME: &str = "model.safetensors";
+
+/// The graph the onnxruntime engine reads from a version folder.
+pub const ONNX_FILENAME: &str = "model.onnx";
 
 /// What the model computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +32,44 @@ pub enum Task {
     Classification,
 }
 
-/// How to load a folder; `None` fields are read from the folder's files.
+/// The engine that runs the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// candle's CPU backend (pure Rust) on `model.safetensors`.
+    Candle,
+    /// ONNX Runtime, loaded at run time from `libonnxruntime.so`, on `model.onnx` (cargo feature
+    /// `ort`).
+    OnnxRuntime,
+}
+
+impl EngineKind {
+    /// Parses an `engine` model parameter: `candle` or `onnxruntime` (`auto` is `None`).
+    pub fn from_name(name: &str) -> Option<EngineKind> {
+        match name {
+            "candle" => Some(EngineKind::Candle),
+            "onnxruntime" => Some(EngineKind::OnnxRuntime),
+            _ => None,
+        }
+    }
+
+    /// The name the `engine` parameter uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Candle => "candle",
+            EngineKind::OnnxRuntime => "onnxruntime",
+        }
+    }
+
+    /// True when this build includes the engine (onnxruntime needs the cargo feature `ort`).
+    pub fn is_built(self) -> bool {
+        match self {
+            EngineKind::Candle => true,
+            EngineKind::OnnxRuntime => cfg!(feature = "ort"),
+        }
+    }
+}
+
+/// How to load a folder; `None` fields are read from the folder's files or take their defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncoderOptions {
     /// The task.
@@ -33,6 +82,14 @@ pub struct EncoderOptions {
     /// `sentence_bert_config.json`'s `max_seq_length`, else the model's `max_position_embeddings`
     /// (at most 512).
     pub max_length: Option<usize>,
+    /// The engine; default (`auto`): onnxruntime when this build has it and the folder has
+    /// `model.onnx`, else candle.
+    pub engine: Option<EngineKind>,
+    /// onnxruntime's intra-op threads (one execution's parallelism); default: the cores available.
+    pub intra_op_threads: Option<usize>,
+    /// The ONNX Runtime library to load; default: `ORT_DYLIB_PATH`, else `libonnxruntime.so` from
+    /// the dynamic loader's search path.
+    pub onnxruntime_library: Option<PathBuf>,
 }
 
 impl Default for EncoderOptions {
@@ -42,20 +99,20 @@ impl Default for EncoderOptions {
             pooling: None,
             normalize: None,
             max_length: None,
+            engine: None,
+            intra_op_threads: None,
+            onnxruntime_library: None,
         }
     }
 }
 
+/// What happens to the engine's output.
+#[derive(Debug, Clone, Copy)]
 enum Head {
-    Embedding {
-        pooling: Pooling,
-        normalize: bool,
-    },
-    /// BERT's pooler (dense + tanh on `[CLS]`) then the classifier.
-    Classification {
-        pooler: Linear,
-        classifier: Linear,
-    },
+    /// The engine gives the last hidden state; pool it, then maybe normalise.
+    Embedding { pooling: Pooling, normalize: bool },
+    /// The engine gives the logits as they are.
+    Classification,
 }
 
 /// A tokenized batch, padded to its longest sequence.
@@ -65,25 +122,34 @@ pub struct TokenBatch {
     pub ids: Vec<u32>,
     /// Attention mask (1 = token, 0 = padding), `[batch, seq]` row-major.
     pub mask: Vec<u32>,
+    /// Token type (segment) ids, `[batch, seq]` row-major: all 0 for single texts.
+    pub type_ids: Vec<u32>,
     /// The number of texts.
     pub batch: usize,
     /// The longest sequence, special tokens included.
     pub seq: usize,
 }
 
-/// A loaded encoder: tokenizer, BERT and task head.
+/// The engine behind an [`Encoder`].
+enum Engine {
+    Candle(CandleEncoder),
+    #[cfg(feature = "ort")]
+    OnnxRuntime(crate::ort_engine::OrtEncoder),
+}
+
+/// A loaded encoder: tokenizer, engine and task head.
 pub struct Encoder {
     tokenizer: Tokenizer,
-    bert: BertModel,
+    engine: Engine,
     head: Head,
     dim: usize,
     max_length: usize,
-    device: Device,
 }
 
 impl std::fmt::Debug for Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Encoder")
+            .field("engine", &self.engine())
             .field("dim", &self.dim)
             .field("max_length", &self.max_length)
             .finish_non_exhaustive()
@@ -99,7 +165,7 @@ struct ExtraConfig {
     num_labels: Option<usize>,
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, String> {
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))
 }
@@ -124,13 +190,68 @@ pub fn output_width(dir: &Path, task: Task) -> Result<usize, String> {
     }
 }
 
+/// The engine `options` ask for in `dir`: the explicit choice, else (`auto`) onnxruntime when it is
+/// built and `model.onnx` exists, else candle. Errors when the chosen engine is not built or its
+/// model file is missing, saying what to do.
+pub fn resolve_engine(dir: &Path, options: &EncoderOptions) -> Result<EngineKind, String> {
+    let onnx = dir.join(ONNX_FILENAME);
+    let safetensors = dir.join(SAFETENSORS_FILENAME);
+    let engine = match options.engine {
+        Some(e) => e,
+        None if EngineKind::OnnxRuntime.is_built() && onnx.is_file() => EngineKind::OnnxRuntime,
+        None => EngineKind::Candle,
+    };
+    if !engine.is_built() {
+        return Err(format!(
+            "engine '{}' is not in this build (cargo feature `ort` of aiserve-backend-hf); rebuild with \
+             `--features ort` or set parameter 'engine' to 'candle' (needs {})",
+            engine.name(),
+            safetensors.display()
+        ));
+    }
+    let file = match engine {
+        EngineKind::Candle => &safetensors,
+        EngineKind::OnnxRuntime => &onnx,
+    };
+    if !file.is_file() {
+        let hint = match engine {
+            EngineKind::Candle if onnx.is_file() && options.engine.is_none() => format!(
+                "; {} is there, but this build has no onnxruntime engine (cargo feature `ort`)",
+                onnx.display()
+            ),
+            EngineKind::Candle if onnx.is_file() => {
+                format!(
+                    "; {} is there: set parameter 'engine' to 'onnxruntime'",
+                    onnx.display()
+                )
+            }
+            EngineKind::OnnxRuntime if safetensors.is_file() => format!(
+                "; {} is there: set parameter 'engine' to 'candle' or 'auto'",
+                safetensors.display()
+            ),
+            _ => String::new(),
+        };
+        let what = match engine {
+            EngineKind::Candle => "weights",
+            EngineKind::OnnxRuntime => "ONNX graph",
+        };
+        return Err(format!(
+            "engine '{}': no {what} at {}{hint}",
+            engine.name(),
+            file.display()
+        ));
+    }
+    Ok(engine)
+}
+
 impl Encoder {
-    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir` (plus the
-    /// sentence-transformers files for embeddings). The error says which file is wrong.
+    /// Loads `config.json` and `tokenizer.json` from `dir` (plus the sentence-transformers files
+    /// for embeddings) and the engine's model file (see [`resolve_engine`]). The error says which
+    /// file or setting is wrong.
     pub fn load(dir: &Path, options: &EncoderOptions) -> Result<Encoder, String> {
-        let device = Device::Cpu;
         let config_path = dir.join("config.json");
         let config: BertConfig = read_json(&config_path)?;
+        let engine_kind = resolve_engine(dir, options)?;
 
         let max_length = match options.max_length {
             Some(n) => n,
@@ -176,21 +297,6 @@ impl Encoder {
             }))
             .map_err(|e| format!("cannot set truncation on {}: {e}", tokenizer_path.display()))?;
 
-        let weights = dir.join("model.safetensors");
-        if !weights.is_file() {
-            return Err(format!("no weights at {}", weights.display()));
-        }
-        // SAFETY: the file is memory-mapped read-only; it must not be changed while the model is
-        // loaded (model repositories replace versions by new folders, not by editing files).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
-            .map_err(|e| format!("cannot read {}: {e}", weights.display()))?;
-        let bert = BertModel::load(vb.clone(), &config).map_err(|e| {
-            format!(
-                "{} is not a BERT model this backend reads: {e}",
-                weights.display()
-            )
-        })?;
-
         let (head, dim) = match options.task {
             Task::Embedding => {
                 let pooling = match options.pooling {
@@ -210,25 +316,47 @@ impl Encoder {
                 };
                 (Head::Embedding { pooling, normalize }, config.hidden_size)
             }
-            Task::Classification => {
-                let labels = output_width(dir, Task::Classification)?;
-                let h = config.hidden_size;
-                let pooler = candle_nn::linear(h, h, vb.pp("bert.pooler.dense"))
-                    .or_else(|_| candle_nn::linear(h, h, vb.pp("pooler.dense")))
-                    .map_err(|e| format!("{}: no BERT pooler weights: {e}", weights.display()))?;
-                let classifier = candle_nn::linear(h, labels, vb.pp("classifier"))
-                    .map_err(|e| format!("{}: no classifier weights: {e}", weights.display()))?;
-                (Head::Classification { pooler, classifier }, labels)
+            Task::Classification => (Head::Classification, output_width(dir, Task::Classification)?),
+        };
+
+        let engine = match engine_kind {
+            EngineKind::Candle => Engine::Candle(CandleEncoder::load(
+                &dir.join(SAFETENSORS_FILENAME),
+                &config,
+                options.task,
+                dim,
+            )?),
+            #[cfg(feature = "ort")]
+            EngineKind::OnnxRuntime => {
+                let encoder = crate::ort_engine::OrtEncoder::load(&dir.join(ONNX_FILENAME), options, dim);
+                Engine::OnnxRuntime(encoder.map_err(|e| {
+                    // `auto` chose onnxruntime: say how to fall back to candle.
+                    if options.engine.is_none() && dir.join(SAFETENSORS_FILENAME).is_file() {
+                        format!("{e}; or set parameter 'engine' to 'candle' to run {SAFETENSORS_FILENAME}")
+                    } else {
+                        e
+                    }
+                })?)
             }
+            #[cfg(not(feature = "ort"))]
+            EngineKind::OnnxRuntime => unreachable!("resolve_engine refuses engines not built"),
         };
         Ok(Encoder {
             tokenizer,
-            bert,
+            engine,
             head,
             dim,
             max_length,
-            device,
         })
+    }
+
+    /// The engine running the network.
+    pub fn engine(&self) -> EngineKind {
+        match self.engine {
+            Engine::Candle(_) => EngineKind::Candle,
+            #[cfg(feature = "ort")]
+            Engine::OnnxRuntime(_) => EngineKind::OnnxRuntime,
+        }
     }
 
     /// The width of one output row: embedding dimension or number of labels.
@@ -246,29 +374,40 @@ impl Encoder {
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, String> {
         let e = self
             .tokenizer
-            .encode(text, true)
+            .encode_fast(text, true)
             .map_err(|e| format!("tokenizer: {e}"))?;
         Ok(e.get_ids().to_vec())
     }
 
     /// Tokenizes the texts as one batch: truncated at [`Encoder::max_length`], padded to the
     /// longest.
+    ///
+    /// On the calling thread, one text after the other, without offsets: a batch of sentences
+    /// takes about a millisecond that way, while the `tokenizers` crate's parallel `encode_batch`
+    /// took longer (rayon's workers waking up, and competing with onnxruntime's spinning threads).
     pub fn tokenize(&self, texts: &[&str]) -> Result<TokenBatch, String> {
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
+        let mut encodings = texts
+            .iter()
+            .map(|t| self.tokenizer.encode_fast(*t, true))
+            .collect::<tokenizers::Result<Vec<_>>>()
             .map_err(|e| format!("tokenizer: {e}"))?;
+        if let Some(params) = self.tokenizer.get_padding() {
+            pad_encodings(&mut encodings, params).map_err(|e| format!("tokenizer: {e}"))?;
+        }
         let batch = encodings.len();
         let seq = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(batch * seq);
         let mut mask = Vec::with_capacity(batch * seq);
+        let mut type_ids = Vec::with_capacity(batch * seq);
         for e in &encodings {
             ids.extend_from_slice(e.get_ids());
             mask.extend_from_slice(e.get_attention_mask());
+            type_ids.extend_from_slice(e.get_type_ids());
         }
         Ok(TokenBatch {
             ids,
             mask,
+            type_ids,
             batch,
             seq,
         })
@@ -281,27 +420,28 @@ impl Encoder {
             return Ok(Vec::new());
         }
         let tokens = self.tokenize(texts)?;
-        let (batch, seq) = (tokens.batch, tokens.seq);
-        let candle = |e: candle_core::Error| e.to_string();
-        let ids = Tensor::from_vec(tokens.ids, (batch, seq), &self.device).map_err(candle)?;
-        let mask = Tensor::from_vec(tokens.mask, (batch, seq), &self.device).map_err(candle)?;
-        let type_ids = ids.zeros_like().map_err(candle)?;
-        let hidden = self.bert.forward(&ids, &type_ids, Some(&mask)).map_err(candle)?;
-        let out = match &self.head {
+        self.run_tokens(&tokens)
+    }
+
+    /// Runs an already tokenized batch (see [`Encoder::tokenize`]); returns `tokens.batch` rows of
+    /// [`Encoder::dim`] floats, flattened.
+    pub fn run_tokens(&self, tokens: &TokenBatch) -> Result<Vec<f32>, String> {
+        let (batch, seq, dim) = (tokens.batch, tokens.seq, self.dim);
+        // The engine checked the output's shape: [batch, seq, dim] or [batch, dim].
+        let post = |out: &[f32]| match self.head {
             Head::Embedding { pooling, normalize } => {
-                let pooled = pooling.apply(&hidden, &mask).map_err(candle)?;
-                if *normalize {
-                    l2_normalize(&pooled).map_err(candle)?
-                } else {
-                    pooled
+                let mut rows = pooling.apply(out, &tokens.mask, batch, seq, dim);
+                if normalize {
+                    l2_normalize(&mut rows, dim);
                 }
+                rows
             }
-            Head::Classification { pooler, classifier } => {
-                let cls = hidden.i((.., 0)).map_err(candle)?;
-                let pooled = pooler.forward(&cls).and_then(|t| t.tanh()).map_err(candle)?;
-                classifier.forward(&pooled).map_err(candle)?
-            }
+            Head::Classification => out.to_vec(),
         };
-        out.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(candle)
+        match &self.engine {
+            Engine::Candle(e) => e.forward(tokens, post),
+            #[cfg(feature = "ort")]
+            Engine::OnnxRuntime(e) => e.forward(tokens, post),
+        }
     }
 }

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use candle_core::{DType, IndexOp, Result, Tensor, D};
 use serde::Deserialize;
 
 /// How token embeddings become one sentence embedding.
@@ -83,31 +82,52 @@ impl Pooling {
         }
     }
 
-    /// Pools `hidden` `[batch, seq, dim]` over the tokens `mask` `[batch, seq]` (1 = token, 0 =
-    /// padding) keeps, into `[batch, dim]` FP32.
-    pub fn apply(self, hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let hidden = hidden.to_dtype(DType::F32)?;
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?; // [batch, seq, 1]
-        match self {
-            Pooling::Cls => hidden.i((.., 0))?.contiguous(),
-            Pooling::Mean | Pooling::MeanSqrtLen => {
-                let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // [batch, dim]
-                                                                   // sentence-transformers clamps the token count at 1e-9 (an all-padding row gives 0s).
-                let count = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?; // [batch, 1]
-                let divisor = if self == Pooling::Mean {
-                    count
-                } else {
-                    count.sqrt()?
-                };
-                summed.broadcast_div(&divisor)
-            }
-            Pooling::Max => {
-                // Padding positions get a large negative value so they never win (as in
-                // sentence-transformers, which sets them to -1e9).
-                let penalty = ((mask.ones_like()? - &mask)? * -1e9)?;
-                hidden.broadcast_add(&penalty)?.max(1)
+    /// Pools token embeddings `hidden`, `[batch, seq, dim]` row-major, over the tokens `mask`
+    /// `[batch, seq]` keeps (1 = token, 0 = padding), into `[batch, dim]` row-major. Shared by every
+    /// engine: they hand over their last hidden state as plain floats.
+    pub fn apply(self, hidden: &[f32], mask: &[u32], batch: usize, seq: usize, dim: usize) -> Vec<f32> {
+        debug_assert_eq!(hidden.len(), batch * seq * dim);
+        debug_assert_eq!(mask.len(), batch * seq);
+        let mut out = vec![0f32; batch * dim];
+        for ((row, tokens), keep) in out
+            .chunks_exact_mut(dim)
+            .zip(hidden.chunks_exact(seq * dim))
+            .zip(mask.chunks_exact(seq))
+        {
+            match self {
+                Pooling::Cls => row.copy_from_slice(&tokens[..dim]),
+                Pooling::Mean | Pooling::MeanSqrtLen => {
+                    let mut count = 0f32;
+                    for (token, _) in tokens.chunks_exact(dim).zip(keep).filter(|(_, k)| **k != 0) {
+                        count += 1.0;
+                        for (o, x) in row.iter_mut().zip(token) {
+                            *o += x;
+                        }
+                    }
+                    // sentence-transformers clamps the token count at 1e-9 (an all-padding row
+                    // gives 0s).
+                    let count = count.max(1e-9);
+                    let divisor = if self == Pooling::Mean {
+                        count
+                    } else {
+                        count.sqrt()
+                    };
+                    row.iter_mut().for_each(|o| *o /= divisor);
+                }
+                Pooling::Max => {
+                    // Padding positions get a large negative value so they never win (as in
+                    // sentence-transformers, which sets them to -1e9).
+                    row.fill(f32::NEG_INFINITY);
+                    for (token, k) in tokens.chunks_exact(dim).zip(keep) {
+                        let penalty = if *k != 0 { 0.0 } else { -1e9 };
+                        for (o, x) in row.iter_mut().zip(token) {
+                            *o = o.max(x + penalty);
+                        }
+                    }
+                }
             }
         }
+        out
     }
 }
 
@@ -128,93 +148,67 @@ pub fn normalize_from_modules(path: &Path) -> std::result::Result<bool, String> 
     Ok(modules.iter().any(|m| m.kind.ends_with(".Normalize")))
 }
 
-/// Divides each row of `x` `[batch, dim]` by its L2 norm (at least 1e-12, as `torch.nn.functional.normalize`).
-pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
-    let norm = x
-        .sqr()?
-        .sum_keepdim(D::Minus1)?
-        .sqrt()?
-        .clamp(1e-12f32, f32::MAX)?;
-    x.broadcast_div(&norm)
+/// Divides each `dim`-wide row of `rows` by its L2 norm (at least 1e-12, as
+/// `torch.nn.functional.normalize`), in place.
+pub fn l2_normalize(rows: &mut [f32], dim: usize) {
+    for row in rows.chunks_exact_mut(dim) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|x| *x /= norm);
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use candle_core::Device;
-
     use super::*;
 
-    fn rows(t: &Tensor) -> Vec<Vec<f32>> {
-        t.to_vec2::<f32>().unwrap()
+    /// Two sequences of 3 tokens, dim 2; the second has one padding token.
+    fn sample() -> (Vec<f32>, Vec<u32>) {
+        let hidden = vec![1f32, 2., 3., 4., 5., 6., 1., -1., 3., 1., 100., 100.];
+        let mask = vec![1u32, 1, 1, 1, 1, 0];
+        (hidden, mask)
     }
 
-    /// Two sequences of 3 tokens, dim 2; the second has one padding token.
-    fn sample() -> (Tensor, Tensor) {
-        let hidden = Tensor::new(
-            &[
-                [[1f32, 2.], [3., 4.], [5., 6.]],
-                [[1., -1.], [3., 1.], [100., 100.]],
-            ],
-            &Device::Cpu,
-        )
-        .unwrap();
-        let mask = Tensor::new(&[[1u32, 1, 1], [1, 1, 0]], &Device::Cpu).unwrap();
-        (hidden, mask)
+    fn pool(p: Pooling) -> Vec<f32> {
+        let (h, m) = sample();
+        p.apply(&h, &m, 2, 3, 2)
     }
 
     #[test]
     fn mean_skips_padding() {
-        let (h, m) = sample();
-        assert_eq!(
-            rows(&Pooling::Mean.apply(&h, &m).unwrap()),
-            vec![vec![3., 4.], vec![2., 0.]]
-        );
+        assert_eq!(pool(Pooling::Mean), vec![3., 4., 2., 0.]);
     }
 
     #[test]
     fn cls_takes_the_first_token() {
-        let (h, m) = sample();
-        assert_eq!(
-            rows(&Pooling::Cls.apply(&h, &m).unwrap()),
-            vec![vec![1., 2.], vec![1., -1.]]
-        );
+        assert_eq!(pool(Pooling::Cls), vec![1., 2., 1., -1.]);
     }
 
     #[test]
     fn max_ignores_padding() {
-        let (h, m) = sample();
-        assert_eq!(
-            rows(&Pooling::Max.apply(&h, &m).unwrap()),
-            vec![vec![5., 6.], vec![3., 1.]]
-        );
+        assert_eq!(pool(Pooling::Max), vec![5., 6., 3., 1.]);
     }
 
     #[test]
     fn mean_sqrt_len_divides_by_the_root_of_the_count() {
-        let (h, m) = sample();
-        let got = rows(&Pooling::MeanSqrtLen.apply(&h, &m).unwrap());
+        let got = pool(Pooling::MeanSqrtLen);
         let s3 = 3f32.sqrt();
         let s2 = 2f32.sqrt();
-        let want = [[9. / s3, 12. / s3], [4. / s2, 0.]];
-        for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+        let want = [9. / s3, 12. / s3, 4. / s2, 0.];
+        for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() < 1e-5, "{got:?}");
         }
     }
 
     #[test]
     fn all_padding_row_gives_zeros_not_nan() {
-        let h = Tensor::new(&[[[1f32, 2.]]], &Device::Cpu).unwrap();
-        let m = Tensor::new(&[[0u32]], &Device::Cpu).unwrap();
-        assert_eq!(rows(&Pooling::Mean.apply(&h, &m).unwrap()), vec![vec![0., 0.]]);
+        assert_eq!(Pooling::Mean.apply(&[1., 2.], &[0], 1, 1, 2), vec![0., 0.]);
     }
 
     #[test]
     fn l2_normalize_gives_unit_rows_and_keeps_zero_rows() {
-        let x = Tensor::new(&[[3f32, 4.], [0., 0.]], &Device::Cpu).unwrap();
-        assert_eq!(
-            rows(&l2_normalize(&x).unwrap()),
-            vec![vec![0.6, 0.8], vec![0., 0.]]
-        );
+        let mut x = vec![3f32, 4., 0., 0.];
+        l2_normalize(&mut x, 2);
+        assert_eq!(x, vec![0.6, 0.8, 0., 0.]);
     }
 
     #[test]

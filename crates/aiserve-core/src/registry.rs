@@ -774,7 +774,9 @@ impl ModelRegistry {
     ) -> Result<Prediction, Error> {
         let (name, loaded, v) = self.text_model(model, version)?;
         let timer = v.metrics.request();
-        let result = self.run_texts("predict", &name, &loaded, &v, texts, deadline).await;
+        let result = self
+            .run_texts("predict", &name, &loaded, &v, texts, deadline)
+            .await;
         let result = result.and_then(|(scores, width)| match width {
             1 => Ok(scores),
             _ => Err(Error::invalid(format!(
