@@ -13,7 +13,8 @@
 #
 # ENGINE=ort needs model.onnx and the onnxruntime library: scripts/make-minilm-onnx.sh makes both
 # (the graph, and a venv, $VENV, with the onnxruntime wheel whose libonnxruntime.so becomes
-# ORT_DYLIB_PATH unless that is set). Knobs: THREADS (2),
+# ORT_DYLIB_PATH unless that is set). SPINNING (default false) is onnxruntime's intra-op spin-waiting
+# (parameter intra_op_spinning) on both sides. Knobs: THREADS (2),
 # DURATION (s, 20), DELAY_US (max_queue_delay, 5000), REPO (where MiniLM is laid out; default
 # bench/embed-engines/models), CARGO_TARGET_DIR. Results: bench/results/embed-serve-$ENGINE.json.
 set -euo pipefail
@@ -23,6 +24,7 @@ engine="${ENGINE:-candle}"
 threads="${THREADS:-2}"
 duration="${DURATION:-20}"
 delay_us="${DELAY_US:-5000}"
+spinning="${SPINNING:-false}"
 repo="${REPO:-$here/embed-engines/models}"
 sentences="$here/embed-engines/sentences.txt"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
@@ -64,6 +66,7 @@ max_batch_size: 32
 dynamic_batching { max_queue_delay_microseconds: $delay_us }
 parameters { key: "engine" value: { string_value: "$param" } }
 parameters { key: "intra_op_threads" value: { string_value: "$threads" } }
+parameters { key: "intra_op_spinning" value: { string_value: "$spinning" } }
 EOF
 
 echo "== raw engine: batches of 32, $threads threads"

@@ -60,6 +60,12 @@ parameters {
   key: "task"
   value: { string_value: "embedding" }
 }
+# With the onnxruntime engine: its threads do not spin between batches, leaving the CPU to the
+# server's network threads (bench/embed-serve.sh).
+parameters {
+  key: "intra_op_spinning"
+  value: { string_value: "false" }
+}
 EOF
 }
 

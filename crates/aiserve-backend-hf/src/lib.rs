@@ -38,6 +38,7 @@
 //! | `max_sequence_length` | tokens, special tokens included | `sentence_bert_config.json`'s `max_seq_length`, else `max_position_embeddings` (at most 512) |
 //! | `engine` | `auto`, `candle`, `onnxruntime` | `auto`: `onnxruntime` when built with the `ort` feature and the folder has `model.onnx`, else `candle` |
 //! | `intra_op_threads` | threads for one execution (onnxruntime) | the cores available |
+//! | `intra_op_spinning` | `true`, `false`: intra-op threads spin-wait between executions (onnxruntime) | `true` |
 //! | `onnxruntime_library` | path of `libonnxruntime.so` (onnxruntime) | `ORT_DYLIB_PATH`, else `libonnxruntime.so` on the loader's path |
 //!
 //! `classification` reads `BertForSequenceClassification` weights (pooler + classifier) with
@@ -151,6 +152,18 @@ pub fn encoder_options(model: &str, config: &ModelConfig) -> Result<EncoderOptio
                 format!("parameter 'intra_op_threads' is '{n}'; expected a number of threads (>= 1)"),
             )
         })?);
+    }
+    if let Some(b) = param("intra_op_spinning") {
+        options.intra_op_spinning = Some(match b {
+            "true" => true,
+            "false" => false,
+            _ => {
+                return Err(Error::load(
+                    model,
+                    format!("parameter 'intra_op_spinning' is '{b}'; expected true or false"),
+                ))
+            }
+        });
     }
     if let Some(p) = param("onnxruntime_library") {
         if p.is_empty() {
@@ -382,6 +395,7 @@ mod tests {
                parameters { key: "max_sequence_length" value: { string_value: "128" } }
                parameters { key: "engine" value: { string_value: "onnxruntime" } }
                parameters { key: "intra_op_threads" value: { string_value: "2" } }
+               parameters { key: "intra_op_spinning" value: { string_value: "false" } }
                parameters { key: "onnxruntime_library" value: { string_value: "/opt/ort/libonnxruntime.so" } }"#,
         )
         .unwrap();
@@ -395,6 +409,7 @@ mod tests {
                 max_length: Some(128),
                 engine: Some(EngineKind::OnnxRuntime),
                 intra_op_threads: Some(2),
+                intra_op_spinning: Some(false),
                 onnxruntime_library: Some(PathBuf::from("/opt/ort/libonnxruntime.so")),
             }
         );
@@ -409,6 +424,7 @@ mod tests {
             ("engine", "tract"),
             ("intra_op_threads", "0"),
             ("intra_op_threads", "two"),
+            ("intra_op_spinning", "yes"),
         ] {
             let bad = parse_pbtxt(&format!(
                 r#"parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}"#

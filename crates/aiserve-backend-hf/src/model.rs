@@ -87,6 +87,9 @@ pub struct EncoderOptions {
     pub engine: Option<EngineKind>,
     /// onnxruntime's intra-op threads (one execution's parallelism); default: the cores available.
     pub intra_op_threads: Option<usize>,
+    /// Whether onnxruntime's intra-op threads spin-wait for work between executions (lower
+    /// latency, but they burn CPU the server's network threads could use); default: true.
+    pub intra_op_spinning: Option<bool>,
     /// The ONNX Runtime library to load; default: `ORT_DYLIB_PATH`, else `libonnxruntime.so` from
     /// the dynamic loader's search path.
     pub onnxruntime_library: Option<PathBuf>,
@@ -101,6 +104,7 @@ impl Default for EncoderOptions {
             max_length: None,
             engine: None,
             intra_op_threads: None,
+            intra_op_spinning: None,
             onnxruntime_library: None,
         }
     }

@@ -150,6 +150,8 @@ impl OrtEncoder {
             .map_err(ort)?
             .with_intra_threads(threads)
             .map_err(ort)?
+            .with_intra_op_spinning(options.intra_op_spinning.unwrap_or(true))
+            .map_err(ort)?
             .with_inter_threads(1)
             .map_err(ort)?
             .with_parallel_execution(false)
