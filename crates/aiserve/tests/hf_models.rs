@@ -8,23 +8,30 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use aiserve_client::Encoding;
 use aiserve_core::{ModelControl, Tensor, TensorData};
 
+/// The repository holding `minilm`, fetched once per test process (the tests run in parallel;
+/// the first one fetches, the others wait for it).
 fn minilm_repo() -> Option<PathBuf> {
     if std::env::var("AISERVE_SKIP_MINILM").as_deref() == Ok("1") {
         eprintln!("AISERVE_SKIP_MINILM=1: skipped");
         return None;
     }
-    let repo = Path::new(env!("CARGO_TARGET_TMPDIR")).join("minilm-repo");
-    let status = std::process::Command::new("bash")
-        .arg(common::workspace().join("scripts/fetch-minilm.sh"))
-        .arg(&repo)
-        .status()
-        .expect("run scripts/fetch-minilm.sh");
-    assert!(status.success(), "scripts/fetch-minilm.sh failed: {status}");
-    Some(repo)
+    static REPO: OnceLock<PathBuf> = OnceLock::new();
+    let repo = REPO.get_or_init(|| {
+        let repo = Path::new(env!("CARGO_TARGET_TMPDIR")).join("minilm-repo");
+        let status = std::process::Command::new("bash")
+            .arg(common::workspace().join("scripts/fetch-minilm.sh"))
+            .arg(&repo)
+            .status()
+            .expect("run scripts/fetch-minilm.sh");
+        assert!(status.success(), "scripts/fetch-minilm.sh failed: {status}");
+        repo
+    });
+    Some(repo.clone())
 }
 
 fn cosine(a: &[f32], b: &[f64]) -> f64 {
