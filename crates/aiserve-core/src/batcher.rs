@@ -228,6 +228,7 @@ impl Batcher {
             return Err(deadline_exceeded(&shared.model));
         }
         let (reply, result) = oneshot::channel();
+        let length = text_length(&inputs);
         {
             let mut queue = shared.queue.lock();
             let limit = shared.policy.max_queue_size;
@@ -242,7 +243,7 @@ impl Batcher {
                 )));
             }
             queue.entries.push_back(Entry {
-                length: text_length(&inputs),
+                length,
                 inputs,
                 outputs,
                 rows,
