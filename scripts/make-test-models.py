@@ -247,8 +247,24 @@ output [ { name: "y" data_type: TYPE_FP32 dims: [ 384 ] } ]
     save("vec384", 1, graph, config)
 
 
+def seqpair():
+    """Two inputs sharing named dynamic dims, as transformer exports have them: ids and mask INT64
+    ["batch", "sequence"] -> y = ids * mask (needs both inputs' dims to be the same). No config."""
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["ids", "mask"], ["y"])],
+        "seqpair",
+        [
+            helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info("mask", TensorProto.INT64, ["batch", "sequence"]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, ["batch", "sequence"])],
+    )
+    save("seqpair", 1, graph)
+
+
 def main():
     simple()
+    seqpair()
     fixed()
     mlp()
     strings()

@@ -554,8 +554,11 @@ impl BackendFactory for OnnxBackendFactory {
 }
 
 /// Imports the ONNX model into tract and fixes every input's type and
-/// shape: fixed dims from the graph or the config, a symbol shared by all
-/// inputs for the batch dimension, a fresh symbol for other dynamic dims.
+/// shape: fixed dims from the graph or the config; the graph's named dims
+/// (`dim_param`) as tract imports them, one symbol per name, so inputs
+/// sharing a name share the dim (`tests.rs`, `seqpair`); for dims the graph
+/// leaves unknown, a symbol shared by all inputs for the batch dimension and
+/// a fresh symbol for the others.
 /// Returns the model and its input names in tract's order.
 fn import(
     model_name: &str,

@@ -726,3 +726,15 @@ fn fixed_shapes_are_kept_and_cannot_batch() {
         "{err}"
     );
 }
+
+#[test]
+fn inputs_sharing_a_named_dynamic_dim_load_and_run() {
+    // ids and mask are both ["batch", "sequence"]: tract must know the dims are the same ones
+    // (as in every transformer export), so the names become shared symbols.
+    let backend = load("seqpair", 1);
+    let ids = t("ids", vec![2, 3], TensorData::I64(vec![1, 2, 3, 4, 5, 6]));
+    let mask = t("mask", vec![2, 3], TensorData::I64(vec![1, 1, 0, 1, 0, 0]));
+    let out = backend.infer(vec![ids, mask], &names(&["y"])).unwrap();
+    assert_eq!(out[0].shape, vec![2, 3]);
+    assert_eq!(out[0].data, TensorData::I64(vec![1, 2, 0, 4, 0, 0]));
+}
